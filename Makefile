@@ -1,0 +1,148 @@
+# Home OS top-level build. `make run` boots the kernel in QEMU; `make test` runs every test.
+# Sources are found by wildcard: drop a .cpp into a folder and it is built.
+
+BUILD      ?= build
+Q          ?= @
+KCXX       := clang++
+HOSTCXX    ?= clang++
+LD         := ld.lld
+NM         := llvm-nm
+PYTHON     ?= python3
+QEMU       ?= qemu-system-x86_64
+JOBS       ?= 2
+
+export BUILD PYTHON QEMU
+
+# ---------------------------------------------------------------------------
+# Kernel
+# ---------------------------------------------------------------------------
+KERNEL_WARNINGS := -Wall -Wextra -Werror -Wthread-safety -Wno-unused-parameter -Wno-invalid-offsetof \
+                   -Wno-gnu-statement-expression -Wno-c99-designator
+KCXXFLAGS := --target=x86_64-pc-linux-gnu -std=c++20 -ffreestanding -fno-exceptions -fno-rtti \
+             -mno-red-zone -mgeneral-regs-only -mcmodel=kernel -fno-pic -fno-pie -fno-stack-protector \
+             -fno-threadsafe-statics -fno-use-cxa-atexit -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
+             -nostdlib -O2 -g $(KERNEL_WARNINGS) -Iinclude -Ikernel -DHOMEOS_KERNEL -MMD -MP
+KASFLAGS  := --target=x86_64-pc-linux-gnu -ffreestanding -mcmodel=kernel -fno-pic -Iinclude -Ikernel -DHOMEOS_KERNEL -MMD -MP -D__ASSEMBLY__
+
+KERNEL_CPP := $(shell find kernel -name '*.cpp' | sort)
+KERNEL_ASM := $(shell find kernel -name '*.S' | sort)
+KERNEL_OBJS := $(KERNEL_CPP:%.cpp=$(BUILD)/%.o) $(KERNEL_ASM:%.S=$(BUILD)/%.o)
+LINKER_SCRIPT := kernel/arch/x86_64/linker.ld
+
+KERNEL_ELF := $(BUILD)/homeos.elf
+ISO        := $(BUILD)/homeos.iso
+
+.PHONY: all kernel iso run test deps unit bench fuzz clean qemu-tests
+all: iso
+
+deps:
+	$(Q)bash ci/install-deps.sh
+
+$(BUILD)/kernel/%.o: kernel/%.cpp
+	@mkdir -p $(dir $@)
+	@echo "  KCXX   $<"
+	$(Q)$(KCXX) $(KCXXFLAGS) -c $< -o $@
+
+$(BUILD)/kernel/%.o: kernel/%.S
+	@mkdir -p $(dir $@)
+	@echo "  KAS    $<"
+	$(Q)$(KCXX) $(KASFLAGS) -c $< -o $@
+
+# The kernel embeds its own symbol table. Pass 1 links with an empty table; its function
+# symbols feed the real table for pass 2. .ksyms sits after .text, so no function moves.
+$(BUILD)/ksyms-empty.o: tools/gen-ksyms.py
+	@mkdir -p $(BUILD)
+	$(Q)$(PYTHON) tools/gen-ksyms.py --empty > $(BUILD)/ksyms-empty.S
+	$(Q)$(KCXX) $(KASFLAGS) -c $(BUILD)/ksyms-empty.S -o $@
+
+$(BUILD)/homeos.pass1.elf: $(KERNEL_OBJS) $(BUILD)/ksyms-empty.o $(LINKER_SCRIPT)
+	@echo "  LD     $@"
+	$(Q)$(LD) -T $(LINKER_SCRIPT) -nostdlib -z max-page-size=4096 -o $@ $(KERNEL_OBJS) $(BUILD)/ksyms-empty.o
+
+$(BUILD)/ksyms.o: $(BUILD)/homeos.pass1.elf tools/gen-ksyms.py
+	$(Q)$(NM) -n --defined-only $< | $(PYTHON) tools/gen-ksyms.py > $(BUILD)/ksyms.S
+	$(Q)$(KCXX) $(KASFLAGS) -c $(BUILD)/ksyms.S -o $@
+
+$(KERNEL_ELF): $(BUILD)/ksyms.o $(BUILD)/homeos.pass1.elf
+	@echo "  LD     $@"
+	$(Q)$(LD) -T $(LINKER_SCRIPT) -nostdlib -z max-page-size=4096 -o $@ $(KERNEL_OBJS) $(BUILD)/ksyms.o
+	$(Q)$(PYTHON) tools/check-ksyms.py $(BUILD)/homeos.pass1.elf $@
+
+kernel: $(KERNEL_ELF)
+
+$(ISO): $(KERNEL_ELF) tools/mkiso.sh
+	@echo "  ISO    $@"
+	$(Q)bash tools/mkiso.sh $(KERNEL_ELF) $@ ""
+
+iso: $(ISO)
+
+QEMU_FLAGS := -accel tcg -M q35 -m 512M -smp 1 -no-reboot \
+              -device isa-debug-exit,iobase=0xf4,iosize=0x04
+
+run: deps
+	$(Q)$(MAKE) -j$(JOBS) iso
+	$(QEMU) $(QEMU_FLAGS) -cdrom $(ISO) -serial mon:stdio -display none $(QEMU_EXTRA)
+
+# ---------------------------------------------------------------------------
+# Host: unit tests (GoogleTest), benchmarks, fuzzers. Same kernel/lib sources.
+# ---------------------------------------------------------------------------
+HOST_WARNINGS := -Wall -Wextra -Wno-unused-parameter -Wno-invalid-offsetof -Wno-gnu-statement-expression
+HOSTCXXFLAGS := -std=c++20 -O1 -g -Iinclude -Ikernel -Itests/unit -DHOMEOS_HOST $(HOST_WARNINGS) -MMD -MP
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+LIB_CPP  := $(sort $(wildcard kernel/lib/*.cpp))
+UNIT_CPP := $(sort $(wildcard tests/unit/*.cpp tests/unit/support/*.cpp))
+LIB_HOST_OBJS  := $(LIB_CPP:%.cpp=$(BUILD)/host/%.o)
+UNIT_OBJS      := $(UNIT_CPP:%.cpp=$(BUILD)/host/%.o)
+UNIT_BIN := $(BUILD)/host/unit-tests
+
+$(BUILD)/host/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCXX $<"
+	$(Q)$(HOSTCXX) $(HOSTCXXFLAGS) $(SANITIZE) -c $< -o $@
+
+$(UNIT_BIN): $(LIB_HOST_OBJS) $(UNIT_OBJS)
+	@echo "  LINK   $@"
+	$(Q)$(HOSTCXX) $(SANITIZE) -o $@ $^ -lgtest -lgtest_main -lpthread
+
+unit: $(UNIT_BIN)
+
+BENCH_CPP := $(sort $(wildcard tests/bench/*.cpp))
+BENCH_BIN := $(BUILD)/bench/host-bench
+$(BUILD)/bench/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(Q)$(HOSTCXX) -std=c++20 -O2 -g -Iinclude -Ikernel -Itests/unit -DHOMEOS_HOST -MMD -MP -c $< -o $@
+$(BUILD)/bench/lib/%.o: kernel/lib/%.cpp
+	@mkdir -p $(dir $@)
+	$(Q)$(HOSTCXX) -std=c++20 -O2 -g -Iinclude -Ikernel -DHOMEOS_HOST -MMD -MP -c $< -o $@
+$(BENCH_BIN): $(LIB_CPP:kernel/lib/%.cpp=$(BUILD)/bench/lib/%.o) $(BENCH_CPP:%.cpp=$(BUILD)/bench/%.o)
+	$(Q)$(HOSTCXX) -o $@ $^ -lbenchmark -lpthread
+
+bench: deps
+	$(Q)$(MAKE) -j$(JOBS) $(BENCH_BIN) iso
+	$(Q)$(BENCH_BIN) --benchmark_min_time=0.2
+	$(Q)$(PYTHON) tests/qemu/harness.py --bench
+
+FUZZ_CPP := $(sort $(wildcard tests/fuzz/*.cpp))
+FUZZ_BINS := $(FUZZ_CPP:tests/fuzz/%.cpp=$(BUILD)/fuzz/%)
+$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(LIB_CPP) tests/unit/support/HostSupport.cpp
+	@mkdir -p $(dir $@)
+	$(Q)clang++ -std=c++20 -O1 -g -Iinclude -Ikernel -Itests/unit -DHOMEOS_HOST -fsanitize=fuzzer,address,undefined \
+	    -o $@ $< $(LIB_CPP) tests/unit/support/HostSupport.cpp
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(Q)$(MAKE) -j$(JOBS) $(FUZZ_BINS)
+	$(Q)for f in $(FUZZ_BINS); do echo "== $$f"; mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
+	    $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$(basename $$f) || exit 1; done
+
+# ---------------------------------------------------------------------------
+# make test: everything, ending in "N passed, N failed".
+# ---------------------------------------------------------------------------
+test: deps
+	$(Q)$(MAKE) -j$(JOBS) iso unit $(FUZZ_BINS)
+	$(Q)bash tests/run-all.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

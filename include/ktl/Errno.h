@@ -1,0 +1,32 @@
+#pragma once
+// Linux x86-64 errno values: the kernel's errors are these numbers, so a syscall returns -errno as is.
+namespace Errno {
+// A named type, so `return ENOMEM;` from an ErrorOr<u64> function is an error, never the value 12.
+enum ErrnoCode : int {
+    EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EIO = 5, ENXIO = 6, E2BIG = 7, ENOEXEC = 8, EBADF = 9,
+    ECHILD = 10, EAGAIN = 11, ENOMEM = 12, EACCES = 13, EFAULT = 14, ENOTBLK = 15, EBUSY = 16, EEXIST = 17,
+    EXDEV = 18, ENODEV = 19, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENFILE = 23, EMFILE = 24, ENOTTY = 25,
+    ETXTBSY = 26, EFBIG = 27, ENOSPC = 28, ESPIPE = 29, EROFS = 30, EMLINK = 31, EPIPE = 32, EDOM = 33,
+    ERANGE = 34, EDEADLK = 35, ENAMETOOLONG = 36, ENOLCK = 37, ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40,
+    ENOMSG = 42, EIDRM = 43, ENODATA = 61, ETIME = 62, EOVERFLOW = 75, EBADMSG = 74, EILSEQ = 84,
+    ENOTSUP = 95, EOPNOTSUPP = 95, EADDRINUSE = 98, ETIMEDOUT = 110, EKEYREJECTED = 129,
+};
+}
+using namespace Errno;
+
+// Short symbolic name of an errno value ("ENOMEM"), for logs and test output.
+inline const char* errno_name(int code)
+{
+    switch (code) {
+    case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case EINTR: return "EINTR";
+    case EIO: return "EIO"; case E2BIG: return "E2BIG"; case ENOEXEC: return "ENOEXEC";
+    case EBADF: return "EBADF"; case EAGAIN: return "EAGAIN"; case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES"; case EFAULT: return "EFAULT"; case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST"; case ENODEV: return "ENODEV"; case ENOTDIR: return "ENOTDIR";
+    case EINVAL: return "EINVAL"; case ENOSPC: return "ENOSPC"; case ERANGE: return "ERANGE";
+    case ENAMETOOLONG: return "ENAMETOOLONG"; case ENOSYS: return "ENOSYS"; case ENODATA: return "ENODATA";
+    case EOVERFLOW: return "EOVERFLOW"; case EBADMSG: return "EBADMSG"; case ENOTSUP: return "ENOTSUP";
+    case ETIMEDOUT: return "ETIMEDOUT"; case ENXIO: return "ENXIO"; case EKEYREJECTED: return "EKEYREJECTED";
+    default: return "E?";
+    }
+}

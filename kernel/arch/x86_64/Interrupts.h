@@ -1,0 +1,26 @@
+#pragma once
+// Trap dispatch: exceptions go to exceptions::handle(), everything else to a registered handler.
+// The nesting guard counts trap depth per CPU and panics if handlers keep re-entering.
+#include <arch/x86_64/TrapFrame.h>
+#include <ktl/ErrorOr.h>
+
+namespace interrupts {
+
+constexpr u32 MAX_NESTING = 8;
+constexpr u8 FIRST_EXTERNAL_VECTOR = 32;
+constexpr u8 SPURIOUS_VECTOR = 0xFF;
+
+using Handler = void (*)(TrapFrame&, void* context);
+
+// EBUSY if the vector already has a handler; EINVAL for exception vectors.
+ErrorOr<void> register_handler(u8 vector, Handler, void* context);
+void unregister_handler(u8 vector);
+// A free vector in 48..239 for a new device interrupt.
+ErrorOr<u8> allocate_vector();
+u32 depth();
+// For the nesting guard: whether trap depth `depth` is over the limit (pure, unit-tested in kernel).
+constexpr bool nesting_exceeded(u32 depth) { return depth > MAX_NESTING; }
+
+} // namespace interrupts
+
+extern "C" void trap_dispatch(TrapFrame* frame);

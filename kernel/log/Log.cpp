@@ -1,0 +1,115 @@
+#include <Panic.h>
+#include <lib/Format.h>
+#include <lib/LogRing.h>
+#include <log/Log.h>
+#include <sync/Spinlock.h>
+
+namespace klog {
+
+namespace {
+constexpr usize MAX_CONSOLES = 4;
+constexpr usize RING_BYTES = 256 * KiB;
+
+alignas(8) u8 g_ring_storage[RING_BYTES];
+// The log lock is the highest rank: printk may be called with any other lock held.
+Spinlock g_lock { LockRank::Log };
+LogRing g_ring GUARDED_BY(g_lock) { Bytes(g_ring_storage, RING_BYTES) };
+ConsoleWrite g_consoles[MAX_CONSOLES] GUARDED_BY(g_lock);
+usize g_console_count GUARDED_BY(g_lock) = 0;
+u8 g_console_level = LOG_INFO;
+u64 (*g_clock)() = nullptr;
+
+void write_consoles_locked(const char* text, usize length) REQUIRES(g_lock)
+{
+    for (usize i = 0; i < g_console_count; ++i)
+        g_consoles[i](text, length);
+}
+}
+
+void register_console(ConsoleWrite write)
+{
+    SpinlockLocker locker(g_lock);
+    if (g_console_count < MAX_CONSOLES)
+        g_consoles[g_console_count++] = write;
+}
+
+void console_write(const char* text, usize length)
+{
+    SpinlockLocker locker(g_lock);
+    write_consoles_locked(text, length);
+}
+
+void console_printf(const char* fmt, ...)
+{
+    char buffer[512];
+    va_list args;
+    va_start(args, fmt);
+    usize length = vformat(buffer, sizeof(buffer), fmt, args);
+    va_end(args);
+    if (length >= sizeof(buffer))
+        length = sizeof(buffer) - 1;
+    console_write(buffer, length);
+}
+
+void set_console_level(u8 level) { g_console_level = level > LOG_DEBUG ? LOG_DEBUG : level; }
+u8 console_level() { return g_console_level; }
+void set_clock(u64 (*now)()) { g_clock = now; }
+u64 now_ns() { return g_clock ? g_clock() : 0; }
+
+void dump_ring()
+{
+    SpinlockLocker locker(g_lock);
+    char text[LogRing::max_text_length + 1];
+    char line[LogRing::max_text_length + 64];
+    for (u64 seq = g_ring.first_sequence(); seq < g_ring.next_sequence(); ++seq) {
+        LogRecord record;
+        if (!g_ring.read(seq, record, text, sizeof(text)))
+            continue;
+        usize length = format_log_record(record, line, sizeof(line));
+        if (length >= sizeof(line))
+            length = sizeof(line) - 1;
+        write_consoles_locked(line, length);
+        write_consoles_locked("\n", 1);
+    }
+}
+
+u64 records_written()
+{
+    SpinlockLocker locker(g_lock);
+    return g_ring.next_sequence();
+}
+
+void force_unlock() NO_THREAD_SAFETY_ANALYSIS
+{
+    if (g_lock.is_locked())
+        g_lock.unlock(0);
+}
+
+} // namespace klog
+
+void printk(u8 level, const char* fmt, ...)
+{
+    char text[LogRing::max_text_length + 1];
+    va_list args;
+    va_start(args, fmt);
+    usize length = vformat(text, sizeof(text), fmt, args);
+    va_end(args);
+    if (length >= sizeof(text))
+        length = sizeof(text) - 1;
+    while (length && text[length - 1] == '\n')
+        --length;
+    u64 now = klog::now_ns();
+
+    char line[LogRing::max_text_length + 64];
+    usize prefix = format(line, sizeof(line), "[%5llu.%06llu] ", (unsigned long long)(now / 1000000000), (unsigned long long)(now % 1000000000 / 1000));
+    usize total = prefix + length;
+    if (total > sizeof(line) - 2)
+        total = sizeof(line) - 2;
+    __builtin_memcpy(line + prefix, text, total - prefix);
+    line[total++] = '\n';
+
+    SpinlockLocker locker(klog::g_lock);
+    klog::g_ring.append(level, now, StringView(text, length));
+    if (level <= klog::g_console_level)
+        klog::write_consoles_locked(line, total);
+}

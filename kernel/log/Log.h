@@ -1,0 +1,43 @@
+#pragma once
+// The kernel log: printk-style levels, timestamps since boot, a ring buffer for dmesg, and the
+// consoles (serial, framebuffer) that show messages at or above the console log level.
+#include <ktl/Types.h>
+
+enum KernelLogLevel : u8 {
+    LOG_EMERG = 0,
+    LOG_ALERT = 1,
+    LOG_CRIT = 2,
+    LOG_ERR = 3,
+    LOG_WARNING = 4,
+    LOG_NOTICE = 5,
+    LOG_INFO = 6,
+    LOG_DEBUG = 7,
+};
+
+void printk(u8 level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_emerg(...) printk(LOG_EMERG, __VA_ARGS__)
+#define log_err(...) printk(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) printk(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) printk(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) printk(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) printk(LOG_DEBUG, __VA_ARGS__)
+
+namespace klog {
+
+using ConsoleWrite = void (*)(const char* text, usize length);
+void register_console(ConsoleWrite);
+// Writes raw text to every console, bypassing the ring (KTAP output, the prompt's echo).
+void console_write(const char* text, usize length);
+void console_printf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void set_console_level(u8 level);
+u8 console_level();
+void set_clock(u64 (*now_ns)());
+u64 now_ns();
+// Prints every record still in the ring, oldest first, like dmesg.
+void dump_ring();
+u64 records_written();
+// Panic path: drop the log lock if this CPU died holding it.
+void force_unlock();
+
+} // namespace klog

@@ -1,0 +1,58 @@
+#pragma once
+// Physical and kernel virtual memory.
+//
+//   0xffff800000000000  direct map of all physical RAM (and MMIO, mapped uncached on demand)
+//   0xffffffff80000000  kernel image (text RX, rodata R, data/bss RW; stack guard pages unmapped)
+//
+// Boot: an early bump allocator (in the first GiB, reached through the boot page tables' alias of
+// it) supplies the new page tables and the page-frame array; then CR3 switches to the new tables,
+// the bump allocator is frozen, and everything else in the memory map goes to the buddy allocator.
+#include <ktl/ErrorOr.h>
+#include <lib/BuddyAllocator.h>
+#include <lib/PageTable.h>
+
+struct BootInfo;
+
+namespace mm {
+
+constexpr u64 KERNEL_VMA = 0xffffffff80000000ull;
+constexpr u64 DIRECT_MAP_BASE = 0xffff800000000000ull;
+// The boot page tables alias only the first GiB at KERNEL_VMA.
+constexpr u64 EARLY_ALIAS_LIMIT = 1 * GiB;
+
+inline void* phys_to_virt(PhysAddr phys) { return (void*)(phys + DIRECT_MAP_BASE); }
+PhysAddr virt_to_phys(const void*);
+// Before mm::init() switches page tables, only the boot alias of the first GiB is mapped.
+void* early_phys_to_virt(PhysAddr phys);
+
+// Reserved physical ranges the caller knows about (boot modules, the multiboot info).
+void init(const BootInfo&, PhysAddr boot_info_start, PhysAddr boot_info_end);
+bool is_initialized();
+
+// Physical pages.
+ErrorOr<PhysAddr> allocate_pages(unsigned order);
+void free_pages(PhysAddr, unsigned order);
+BuddyStats page_stats();
+BuddyAllocator& buddy_for_tests();
+
+// Kernel mappings. Each change is followed by invlpg of the address.
+PageTable& kernel_page_table();
+ErrorOr<void> map(VirtAddr, PhysAddr, PageFlags);
+ErrorOr<PhysAddr> unmap(VirtAddr);
+ErrorOr<void> protect(VirtAddr, PageFlags);
+ErrorOr<Translation> translate(VirtAddr);
+// Maps device memory uncached into the direct-map range and returns its virtual address.
+ErrorOr<void*> map_mmio(PhysAddr, u64 size);
+// Maps the framebuffer write-combining-ish (uncached for now) and returns its address.
+ErrorOr<void*> map_framebuffer(PhysAddr, u64 size);
+
+struct Layout {
+    PhysAddr kernel_phys_start, kernel_phys_end;
+    PhysAddr bump_start, bump_end, bump_used_end;
+    u64 usable_bytes;
+    u64 direct_mapped_bytes;
+    u64 page_tables_at_boot;
+};
+const Layout& layout();
+
+} // namespace mm

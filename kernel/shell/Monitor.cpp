@@ -1,0 +1,139 @@
+#include <Panic.h>
+#include <arch/x86_64/Cpu.h>
+#include <arch/x86_64/CpuFeatures.h>
+#include <arch/x86_64/PerCpu.h>
+#include <console/Serial.h>
+#include <ktl/StringView.h>
+#include <log/Log.h>
+#include <lib/Format.h>
+#include <mm/Kmalloc.h>
+#include <shell/Monitor.h>
+#include <test/KTest.h>
+#include <time/Clock.h>
+#include <time/Timers.h>
+
+namespace monitor {
+
+namespace {
+constexpr usize LINE_MAX = 256;
+
+void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void print(const char* fmt, ...)
+{
+    char buffer[512];
+    va_list args;
+    va_start(args, fmt);
+    usize n = vformat(buffer, sizeof(buffer), fmt, args);
+    va_end(args);
+    klog::console_write(buffer, n < sizeof(buffer) ? n : sizeof(buffer) - 1);
+}
+
+StringView trim(StringView s)
+{
+    usize start = 0, end = s.length();
+    while (start < end && (s[start] == ' ' || s[start] == '\t'))
+        ++start;
+    while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t' || s[end - 1] == '\r'))
+        --end;
+    return s.substring(start, end - start);
+}
+
+void read_line(char* line, usize capacity)
+{
+    usize length = 0;
+    for (;;) {
+        int c = serial::read_char();
+        if (c < 0) {
+            // Nothing waiting: sleep until the next timer tick rather than spin.
+            x86::hlt();
+            continue;
+        }
+        if (c == '\r' || c == '\n') {
+            print("\n");
+            line[length] = 0;
+            return;
+        }
+        if ((c == 0x7F || c == 0x08) && length > 0) {
+            --length;
+            print("\b \b");
+            continue;
+        }
+        if (c >= 0x20 && c < 0x7F && length + 1 < capacity) {
+            line[length++] = (char)c;
+            char echo = (char)c;
+            klog::console_write(&echo, 1);
+        }
+    }
+}
+}
+
+bool execute(const char* text)
+{
+    StringView line = trim(StringView(text));
+    isize space = line.find(' ');
+    StringView command = space < 0 ? line : line.substring(0, (usize)space);
+    StringView argument = space < 0 ? StringView() : trim(line.substring((usize)space + 1));
+
+    if (command.is_empty())
+        return true;
+    if (command == "help") {
+        print("commands:\n"
+              "  help               this list\n"
+              "  mem                page and kmalloc statistics\n"
+              "  callers            kmalloc allocations by calling function\n"
+              "  dmesg              the kernel log ring\n"
+              "  cpu                CPU identification and features\n"
+              "  uptime             time since the bootloader hand-off\n"
+              "  suites             the registered selftest suites\n"
+              "  selftest <suite>   run a suite, a comma list, or all (KTAP output)\n"
+              "  poweroff, reboot\n");
+    } else if (command == "mem") {
+        kheap::dump_stats();
+    } else if (command == "callers") {
+        kheap::dump_callers();
+    } else if (command == "dmesg") {
+        klog::dump_ring();
+    } else if (command == "cpu") {
+        cpu::log_features();
+    } else if (command == "uptime") {
+        u64 ns = clock::monotonic_ns();
+        print("up %llu.%03llu s, %llu timer ticks, %llu interrupts\n", (unsigned long long)(ns / 1000000000),
+            (unsigned long long)(ns / 1000000 % 1000), (unsigned long long)timers::ticks(),
+            (unsigned long long)PerCpu::current().interrupt_count);
+    } else if (command == "suites") {
+        for (usize i = 0; i < ktest::suite_count(); ++i)
+            print("  %-24s %zu cases\n", ktest::suite_at(i)->name, ktest::suite_at(i)->case_count);
+    } else if (command == "selftest") {
+        char filter[128];
+        StringView f = argument.is_empty() ? StringView("all") : argument;
+        usize n = f.length() < sizeof(filter) - 1 ? f.length() : sizeof(filter) - 1;
+        __builtin_memcpy(filter, f.characters(), n);
+        filter[n] = 0;
+        int failures = ktest::run_suites(filter);
+        print("selftest: %d failed\n", failures);
+    } else if (command == "poweroff") {
+        print("powering off\n");
+        qemu_exit::exit(0);
+    } else if (command == "reboot") {
+        print("rebooting\n");
+        x86::outb(0xCF9, 0x06);
+        x86::halt_forever();
+    } else {
+        print("unknown command '%.*s'; try 'help'\n", (int)command.length(), command.characters());
+        return false;
+    }
+    return true;
+}
+
+void run()
+{
+    print("\nHome OS kernel prompt. Type 'help' for commands.\n");
+    char line[LINE_MAX];
+    for (;;) {
+        print("homeos> ");
+        read_line(line, sizeof(line));
+        execute(line);
+    }
+}
+
+} // namespace monitor

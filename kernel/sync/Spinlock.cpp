@@ -1,0 +1,34 @@
+#include <Panic.h>
+#include <arch/x86_64/PerCpu.h>
+#include <sync/Spinlock.h>
+
+u64 Spinlock::lock()
+{
+    u64 flags = x86::read_rflags();
+    x86::cli();
+    auto* cpu = PerCpu::current_or_null();
+    if (cpu && m_rank != LockRank::None) {
+        // Ranks only grow while locks are held; taking a lower or equal rank could deadlock.
+        if ((u8)m_rank <= cpu->held_lock_rank && !panic_in_progress())
+            panic("lock rank violation: taking rank %u while holding rank %u", (unsigned)m_rank, (unsigned)cpu->held_lock_rank);
+    }
+    while (__atomic_exchange_n(&m_locked, 1, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(&m_locked, __ATOMIC_RELAXED))
+            x86::pause();
+    }
+    if (cpu && m_rank != LockRank::None) {
+        m_previous_max_rank = cpu->held_lock_rank;
+        cpu->held_lock_rank = (u8)m_rank;
+    }
+    return flags;
+}
+
+void Spinlock::unlock(u64 saved_flags)
+{
+    auto* cpu = PerCpu::current_or_null();
+    if (cpu && m_rank != LockRank::None)
+        cpu->held_lock_rank = m_previous_max_rank;
+    __atomic_store_n(&m_locked, 0, __ATOMIC_RELEASE);
+    if (saved_flags & (1 << 9))
+        x86::sti();
+}

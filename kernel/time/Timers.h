@@ -1,0 +1,19 @@
+#pragma once
+// Kernel timers: one-shot and periodic callbacks driven by the LAPIC timer tick (1 kHz).
+// Callbacks run in interrupt context under the timer lock: they must not call add() or cancel()
+// (a periodic timer re-arms itself).
+#include <lib/TimerQueue.h>
+
+namespace timers {
+
+constexpr u32 TICK_HZ = 1000;
+
+void init();
+bool is_running();
+void add(Timer&, u64 delay_ns, u64 period_ns = 0);
+bool cancel(Timer&);
+u64 ticks();
+// Sleeps by halting until `ns` have passed (interrupts must be on).
+void sleep_ns(u64 ns);
+
+} // namespace timers

@@ -1,4 +1,62 @@
 #pragma once
+// On the host, <errno.h> defines these names as macros; take it first and drop the macros, so the
+// shared libraries see the same typed constants in both builds, whatever order headers come in.
+#if !defined(HOMEOS_KERNEL) && __has_include(<errno.h>)
+#    include <errno.h>
+#    undef EPERM
+#    undef ENOENT
+#    undef ESRCH
+#    undef EINTR
+#    undef EIO
+#    undef ENXIO
+#    undef E2BIG
+#    undef ENOEXEC
+#    undef EBADF
+#    undef ECHILD
+#    undef EAGAIN
+#    undef ENOMEM
+#    undef EACCES
+#    undef EFAULT
+#    undef ENOTBLK
+#    undef EBUSY
+#    undef EEXIST
+#    undef EXDEV
+#    undef ENODEV
+#    undef ENOTDIR
+#    undef EISDIR
+#    undef EINVAL
+#    undef ENFILE
+#    undef EMFILE
+#    undef ENOTTY
+#    undef ETXTBSY
+#    undef EFBIG
+#    undef ENOSPC
+#    undef ESPIPE
+#    undef EROFS
+#    undef EMLINK
+#    undef EPIPE
+#    undef EDOM
+#    undef ERANGE
+#    undef EDEADLK
+#    undef ENAMETOOLONG
+#    undef ENOLCK
+#    undef ENOSYS
+#    undef ENOTEMPTY
+#    undef ELOOP
+#    undef ENOMSG
+#    undef EIDRM
+#    undef ENODATA
+#    undef ETIME
+#    undef EOVERFLOW
+#    undef EBADMSG
+#    undef EILSEQ
+#    undef ENOTSUP
+#    undef EOPNOTSUPP
+#    undef EADDRINUSE
+#    undef ETIMEDOUT
+#    undef EKEYREJECTED
+#endif
+
 // Linux x86-64 errno values: the kernel's errors are these numbers, so a syscall returns -errno as is.
 namespace Errno {
 // A named type, so `return ENOMEM;` from an ErrorOr<u64> function is an error, never the value 12.

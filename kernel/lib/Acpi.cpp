@@ -1,4 +1,5 @@
 #include <lib/Acpi.h>
+#include <lib/Format.h>
 
 namespace {
 
@@ -248,8 +249,11 @@ ErrorOr<ReadonlyBytes> AcpiTables::table_at(usize i, const char** why)
     // The header may not change between create() and now, but a lookup re-validates anyway.
     if (!signature_is(table, entry.signature, 4) || read_le<u32>(table, 4) != entry.length)
         return fail(why, "ACPI: listed table header changed after discovery");
-    if (acpi_checksum(table) != 0)
-        return fail(why, "ACPI: table checksum mismatch");
+    if (u8 sum = acpi_checksum(table); sum != 0) {
+        format(m_error, sizeof(m_error), "ACPI: %.4s table at 0x%llx: checksum mismatch (bytes sum to 0x%02x, not 0)",
+            entry.signature, (unsigned long long)entry.address, sum);
+        return fail(why, m_error);
+    }
     return table;
 }
 

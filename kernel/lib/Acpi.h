@@ -93,6 +93,8 @@ private:
     bool m_uses_xsdt { false };
     usize m_count { 0 };
     Entry m_tables[MaxTables];
+    // Messages that name a table and its address are formatted here.
+    char m_error[128] {};
 };
 
 // MADT ("APIC"): the interrupt controller topology.

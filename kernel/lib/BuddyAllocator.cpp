@@ -124,14 +124,14 @@ ErrorOr<PhysAddr> BuddyAllocator::allocate(unsigned order)
     ++m_alloc_calls;
     if (order > MAX_ORDER) {
         ++m_failed_calls;
-        return Error(EINVAL);
+        return EINVAL;
     }
     unsigned found = order;
     while (found <= MAX_ORDER && m_free_lists[found].is_empty())
         ++found;
     if (found > MAX_ORDER) {
         ++m_failed_calls;
-        return Error(ENOMEM);
+        return ENOMEM;
     }
 
     auto& head = *m_free_lists[found].first();
@@ -176,7 +176,7 @@ ErrorOr<PhysAddr> BuddyAllocator::allocate_pages(u64 count)
     if (count == 0 || count > (1ull << MAX_ORDER)) {
         ++m_alloc_calls;
         ++m_failed_calls;
-        return Error(count == 0 ? EINVAL : ENOMEM);
+        return count == 0 ? EINVAL : ENOMEM;
     }
     return allocate(order_for_pages(count));
 }

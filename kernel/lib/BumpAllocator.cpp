@@ -11,18 +11,18 @@ BumpAllocator::BumpAllocator(PhysAddr start, PhysAddr end)
 ErrorOr<PhysAddr> BumpAllocator::allocate(u64 size, u64 align)
 {
     if (m_frozen)
-        return Error(EPERM);
+        return EPERM;
     if (size == 0 || !is_power_of_two(align))
-        return Error(EINVAL);
+        return EINVAL;
 
     // NOTE: every step is overflow-checked; a huge request near the top of the address space must
     // fail cleanly rather than wrap around and hand out low memory twice.
     u64 padded;
     if (add_overflows(m_current, align - 1, &padded))
-        return Error(ENOMEM);
+        return ENOMEM;
     PhysAddr block = align_down(padded, align);
     if (block > m_end || size > m_end - block)
-        return Error(ENOMEM);
+        return ENOMEM;
 
     m_current = block + size;
     ++m_allocation_count;

@@ -349,7 +349,7 @@ ErrorOr<void> validate_memory_map(const BootInfo& info, const char** why)
     auto fail = [&](const char* message) -> ErrorOr<void> {
         if (why)
             *why = message;
-        const_cast<BootInfo&>(info).error = message;
+        info.error = message;
         return EINVAL;
     };
     auto map = info.memory_map();

@@ -125,7 +125,7 @@ struct BootInfo {
 
     // Why parsing or validation failed. Points either at a string literal or into error_buffer,
     // which is mutable so that validate_memory_map() can explain itself through a const BootInfo.
-    const char* error { nullptr };
+    mutable const char* error { nullptr };
     mutable char error_buffer[192] {};
 };
 

@@ -243,19 +243,19 @@ ErrorOr<void> PageTable::split_to_4k(VirtAddr virt)
     return {};
 }
 
-void PageTable::clear_leaf(const Walk& path, VirtAddr virt)
+void PageTable::clear_leaf(const Walk& path, VirtAddr virt, bool prune)
 {
     set_entry(entry_at(path.tables[path.level], virt, path.level), 0);
     PhysAddr unlinked[3];
     int count = 0;
-    for (int level = path.level; level < 4; ++level) {
+    for (int level = path.level; prune && level < 4; ++level) {
         if (!table_is_empty(path.tables[level]))
             break;
         set_entry(entry_at(path.tables[level + 1], virt, level + 1), 0);
         unlinked[count++] = path.tables[level];
     }
-    // One invlpg flushes both the TLB entry and the paging-structure caches for virt, so the
-    // unlinked tables can be freed after it.
+    // INVLPG also flushes every paging-structure cache entry (whatever its address, SDM 4.10.4.1),
+    // so one invalidation makes all the unlinked tables safe to free.
     m_memory->invalidate(virt);
     for (int i = 0; i < count; ++i)
         m_memory->free_table(unlinked[i]);
@@ -305,8 +305,11 @@ ErrorOr<void> PageTable::unmap_range(VirtAddr virt, u64 length)
         VERIFY(path.present);
         u64 bytes = level_bytes(path.level);
         VERIFY(is_aligned(va, bytes) && length - done >= bytes);
-        clear_leaf(path, va);
         done += bytes;
+        // Scanning a table for emptiness costs 512 reads: do it once, when the walk leaves the
+        // leaf's table (its next index wraps to 0) or the range ends.
+        bool leaving_table = done == length || index_of(va + bytes, path.level) == 0;
+        clear_leaf(path, va, leaving_table);
     }
     return {};
 }

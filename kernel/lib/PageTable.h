@@ -161,9 +161,9 @@ private:
     // Sets User on the intermediate entries above `leaf_level` on virt's path. Returns whether any
     // entry changed.
     bool make_path_user(VirtAddr virt, int leaf_level);
-    // Clears the leaf found by `walk`, unlinks tables this leaves empty, invalidates virt, then frees
-    // the unlinked tables.
-    void clear_leaf(const Walk& walk, VirtAddr virt);
+    // Clears the leaf found by `walk` and invalidates virt. With `prune`, first unlinks the tables
+    // this leaves empty, and frees them after the invalidation.
+    void clear_leaf(const Walk& walk, VirtAddr virt, bool prune);
     void free_subtree(PhysAddr table, int level);
     bool table_is_empty(PhysAddr table) const;
 

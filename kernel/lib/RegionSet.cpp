@@ -3,7 +3,7 @@
 ErrorOr<void> RegionSet::add(PhysAddr start, PhysAddr end)
 {
     if (start > end)
-        return Error(EINVAL);
+        return EINVAL;
     if (start == end)
         return {};
 
@@ -18,7 +18,7 @@ ErrorOr<void> RegionSet::add(PhysAddr start, PhysAddr end)
 
     if (first == last) {
         if (m_count == capacity)
-            return Error(ENOSPC);
+            return ENOSPC;
         insert_at(first, { start, end });
         return {};
     }
@@ -33,7 +33,7 @@ ErrorOr<void> RegionSet::add(PhysAddr start, PhysAddr end)
 ErrorOr<void> RegionSet::subtract(PhysAddr start, PhysAddr end)
 {
     if (start > end)
-        return Error(EINVAL);
+        return EINVAL;
     if (start == end)
         return {};
 
@@ -43,7 +43,7 @@ ErrorOr<void> RegionSet::subtract(PhysAddr start, PhysAddr end)
         auto& range = m_ranges[i];
         if (range.start < start && range.end > end) {
             if (m_count == capacity)
-                return Error(ENOSPC);
+                return ENOSPC;
             PhysRange upper { end, range.end };
             range.end = start;
             insert_at(i + 1, upper);
@@ -92,7 +92,7 @@ void RegionSet::page_align_inward()
 ErrorOr<PhysAddr> RegionSet::find_fit(u64 size, u64 align, PhysAddr minimum) const
 {
     if (size == 0 || !is_power_of_two(align))
-        return Error(EINVAL);
+        return EINVAL;
     for (usize i = 0; i < m_count; ++i) {
         auto& range = m_ranges[i];
         PhysAddr from = range.start > minimum ? range.start : minimum;
@@ -103,7 +103,7 @@ ErrorOr<PhysAddr> RegionSet::find_fit(u64 size, u64 align, PhysAddr minimum) con
         if (candidate < range.end && size <= range.end - candidate)
             return candidate;
     }
-    return Error(ENOMEM);
+    return ENOMEM;
 }
 
 bool RegionSet::contains(PhysAddr address) const

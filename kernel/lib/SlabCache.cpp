@@ -42,7 +42,6 @@ SlabCache::~SlabCache()
 {
     release_list(m_full);
     release_list(m_partial);
-    release_list(m_empty);
     m_empty_count = 0;
     m_in_use = 0;
 }
@@ -94,31 +93,27 @@ ErrorOr<void*> SlabCache::allocate()
     ++m_alloc_calls;
     Slab* slab = m_partial.first();
     if (!slab) {
-        slab = m_empty.take_first();
-        if (slab) {
-            --m_empty_count;
-        } else {
-            auto created = create_slab();
-            if (created.is_error()) {
-                ++m_failed_calls;
-                return created.release_error();
-            }
-            slab = created.release_value();
+        auto created = create_slab();
+        if (created.is_error()) {
+            ++m_failed_calls;
+            return created.release_error();
         }
+        slab = created.release_value();
         m_partial.prepend(*slab);
+    } else if (slab->in_use == 0) {
+        // The cached empty slab is last, so reaching it means no partially used slab is left.
+        --m_empty_count;
     }
 
-    u8* object;
-    if (slab->freelist) {
-        object = static_cast<u8*>(slab->freelist);
-        slab->freelist = *reinterpret_cast<void**>(object);
-    } else {
+    u8* object = static_cast<u8*>(slab->freelist);
+    bool from_freelist = object != nullptr;
+    if (!from_freelist) {
         VERIFY(slab->next_unused < m_capacity);
         object = objects_of(*slab) + slab->next_unused++ * m_object_size;
     }
 
     // A free-list entry outside this slab's objects, or one already marked allocated, means a
-    // use after free overwrote the list; stop before handing the same memory out twice.
+    // use after free overwrote the list. Check before following the link or handing it out.
     u64 offset = static_cast<u64>(reinterpret_cast<uptr>(object) - reinterpret_cast<uptr>(objects_of(*slab)));
     usize index = (offset * m_reciprocal) >> 32;
     bool freelist_intact = offset < m_capacity * m_object_size && index * m_object_size == offset;
@@ -127,6 +122,8 @@ ErrorOr<void*> SlabCache::allocate()
     u64& word = slab->bitmap()[index / 64];
     VERIFY(!(word & bit));
     word |= bit;
+    if (from_freelist)
+        slab->freelist = *reinterpret_cast<void**>(object);
 
     if (++slab->in_use == m_capacity) {
         SlabList::remove(*slab);
@@ -142,6 +139,11 @@ void SlabCache::free(void* ptr)
         return;
     bool owned_by_this_cache = m_provider.page_owner(reinterpret_cast<void*>(align_down(reinterpret_cast<uptr>(ptr), PAGE_SIZE))) == this;
     VERIFY(owned_by_this_cache);
+    free_owned(ptr);
+}
+
+void SlabCache::free_owned(void* ptr)
+{
     Slab& slab = slab_of(ptr);
     VERIFY(slab.cache == this);
 
@@ -166,11 +168,14 @@ void SlabCache::free(void* ptr)
     bool was_full = slab.in_use == m_capacity;
     --slab.in_use;
     if (slab.in_use == 0) {
-        SlabList::remove(slab);
         if (m_empty_count >= 1) {
+            SlabList::remove(slab);
             release_slab(slab);
         } else {
-            m_empty.append(slab);
+            if (m_partial.last() != &slab) {
+                SlabList::remove(slab);
+                m_partial.append(slab);
+            }
             ++m_empty_count;
         }
     } else if (was_full) {
@@ -188,7 +193,12 @@ bool SlabCache::owns(void* ptr) const
 
 void SlabCache::shrink()
 {
-    release_list(m_empty);
+    if (m_empty_count == 0)
+        return;
+    Slab* slab = m_partial.last();
+    VERIFY(slab && slab->in_use == 0);
+    SlabList::remove(*slab);
+    release_slab(*slab);
     m_empty_count = 0;
 }
 

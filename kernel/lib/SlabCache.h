@@ -17,9 +17,10 @@
 // The bitmap makes double frees and foreign pointers a VERIFY failure, not silent corruption.
 // Every page of a slab is tagged with the owning cache through the PageProvider.
 //
-// Slabs live on three lists: full, partial (allocation comes from here first) and empty. One empty
-// slab is kept to absorb alloc/free ping-pong at a slab boundary; further empty slabs go back to
-// the page allocator at once. Not thread-safe: callers lock.
+// Slabs live on two lists, full and partial. One empty slab is kept, at the tail of the partial
+// list, to absorb alloc/free ping-pong at a slab boundary without touching the page allocator or
+// relinking anything; allocation drains the partially used slabs in front of it first. A second
+// slab that becomes empty goes back to the page allocator at once. Not thread-safe: callers lock.
 #include <ktl/ErrorOr.h>
 #include <ktl/IntrusiveList.h>
 #include <ktl/Types.h>
@@ -71,6 +72,10 @@ public:
     SlabCacheStats stats() const;
 
 private:
+    // SlabHeap has already looked up the page owner to pick the cache; it skips the second lookup.
+    friend class SlabHeap;
+    void free_owned(void* ptr);
+
     struct Slab {
         IntrusiveListNode node;
         SlabCache* cache;
@@ -101,8 +106,8 @@ private:
     PageProvider& m_provider;
 
     SlabList m_full;
+    // Invariant: the cached empty slab, if any, is the last slab on this list.
     SlabList m_partial;
-    SlabList m_empty;
     usize m_slab_count { 0 };
     usize m_empty_count { 0 };
     usize m_in_use { 0 };

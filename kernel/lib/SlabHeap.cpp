@@ -68,7 +68,7 @@ ErrorOr<void*> SlabHeap::allocate(usize size)
     ++m_alloc_calls;
     if (size == 0 || size > max_allocation_size) {
         ++m_failed_calls;
-        return Error(size == 0 ? EINVAL : ENOMEM);
+        return size == 0 ? EINVAL : ENOMEM;
     }
 
     usize index = class_index_for(size);
@@ -76,7 +76,7 @@ ErrorOr<void*> SlabHeap::allocate(usize size)
         auto result = m_caches[index]->allocate();
         if (result.is_error()) {
             ++m_failed_calls;
-            return Error(ENOMEM);
+            return ENOMEM;
         }
         m_bytes_in_use += s_class_sizes[index];
         ++m_small_in_use;
@@ -90,7 +90,7 @@ ErrorOr<void*> SlabHeap::allocate(usize size)
         // The provider may say EINVAL for an order beyond its largest block; to the caller that is
         // simply memory it cannot have.
         ++m_failed_calls;
-        return Error(ENOMEM);
+        return ENOMEM;
     }
     void* block = result.release_value();
     VERIFY(is_aligned(reinterpret_cast<uptr>(block), PAGE_SIZE << order));
@@ -144,7 +144,7 @@ void SlabHeap::free(void* ptr)
 
     VERIFY(is_our_cache(owner));
     auto* cache = static_cast<SlabCache*>(owner);
-    cache->free(ptr);
+    cache->free_owned(ptr);
     m_bytes_in_use -= cache->object_size();
     --m_small_in_use;
 }

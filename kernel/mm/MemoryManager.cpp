@@ -1,5 +1,6 @@
 #include <Panic.h>
 #include <arch/x86_64/Cpu.h>
+#include <arch/x86_64/CpuFeatures.h>
 #include <arch/x86_64/KernelStacks.h>
 #include <lib/BumpAllocator.h>
 #include <lib/Multiboot2.h>
@@ -157,6 +158,9 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
     if (created.is_error())
         fail("allocating the kernel PML4", created.error());
     PageTable table = created.release_value();
+    // 1 GiB pages only where the CPU has them (qemu64 does not).
+    PageSize largest = cpu::features().gbpages ? PageSize::Size1G : PageSize::Size2M;
+    table.set_largest_page_size(largest);
     map_image_range(table, __text_start, __text_end, PageFlags::None);
     map_image_range(table, __rodata_start, __rodata_end, PageFlags::NoExecute);
     map_image_range(table, __data_start, __kernel_end, PageFlags::Writable | PageFlags::NoExecute);
@@ -196,6 +200,7 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
     {
         SpinlockLocker locker(g_table_lock);
         g_kernel_table = new (g_kernel_table_storage) PageTable(g_kernel_table_memory, table.root());
+        g_kernel_table->set_largest_page_size(largest);
     }
 }
 

@@ -64,8 +64,6 @@ int run_list(const Suite* const* suites, usize count)
         writer.end_suite(s + 1, suite.name, suite_failed ? KtapWriter::Result::Fail : KtapWriter::Result::Pass);
     }
     g_writer = nullptr;
-    klog::console_printf("# Totals: pass:%zu fail:%zu skip:%zu total:%zu\n", writer.total_passed(), writer.total_failed(),
-        writer.total_skipped(), writer.total_passed() + writer.total_failed() + writer.total_skipped());
     return (int)writer.total_failed();
 }
 }

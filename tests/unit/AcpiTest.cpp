@@ -1,5 +1,7 @@
-#include <gtest/gtest.h>
+// The library header comes first: ktl/Errno.h defines errno names that <cerrno> would turn into macros.
 #include <lib/Acpi.h>
+
+#include <gtest/gtest.h>
 
 #include <cstring>
 #include <map>
@@ -9,14 +11,14 @@
 
 namespace {
 
-using Bytes = std::vector<u8>;
+using ByteVec = std::vector<u8>;
 
-void put8(Bytes& b, u8 v) { b.push_back(v); }
-void put16(Bytes& b, u16 v) { for (int i = 0; i < 2; ++i) b.push_back(u8(v >> (8 * i))); }
-void put32(Bytes& b, u32 v) { for (int i = 0; i < 4; ++i) b.push_back(u8(v >> (8 * i))); }
-void put64(Bytes& b, u64 v) { for (int i = 0; i < 8; ++i) b.push_back(u8(v >> (8 * i))); }
+void put8(ByteVec& b, u8 v) { b.push_back(v); }
+void put16(ByteVec& b, u16 v) { for (int i = 0; i < 2; ++i) b.push_back(u8(v >> (8 * i))); }
+void put32(ByteVec& b, u32 v) { for (int i = 0; i < 4; ++i) b.push_back(u8(v >> (8 * i))); }
+void put64(ByteVec& b, u64 v) { for (int i = 0; i < 8; ++i) b.push_back(u8(v >> (8 * i))); }
 
-void fix_checksum(Bytes& table, usize checksum_offset, usize length)
+void fix_checksum(ByteVec& table, usize checksum_offset, usize length)
 {
     table[checksum_offset] = 0;
     u8 sum = 0;
@@ -26,9 +28,9 @@ void fix_checksum(Bytes& table, usize checksum_offset, usize length)
 }
 
 // A system description table: header with the given signature, then body, checksummed.
-Bytes make_table(const char* signature, const Bytes& body)
+ByteVec make_table(const char* signature, const ByteVec& body)
 {
-    Bytes t;
+    ByteVec t;
     t.insert(t.end(), signature, signature + 4);
     put32(t, u32(36 + body.size()));
     put8(t, 1);        // revision
@@ -43,9 +45,9 @@ Bytes make_table(const char* signature, const Bytes& body)
     return t;
 }
 
-Bytes make_rsdp(u8 revision, u32 rsdt, u64 xsdt)
+ByteVec make_rsdp(u8 revision, u32 rsdt, u64 xsdt)
 {
-    Bytes r;
+    ByteVec r;
     for (char c : std::string("RSD PTR ")) r.push_back(u8(c));
     put8(r, 0);
     for (char c : std::string("HOMEOS")) r.push_back(u8(c));
@@ -56,17 +58,19 @@ Bytes make_rsdp(u8 revision, u32 rsdt, u64 xsdt)
         put64(r, xsdt);
         put8(r, 0);
         r.insert(r.end(), 3, 0);
-        fix_checksum(r, 32, 36);
     }
+    // The first checksum covers bytes 0-19, which the extended one covers too: compute it first.
     fix_checksum(r, 8, 20);
+    if (revision >= 2)
+        fix_checksum(r, 32, 36);
     return r;
 }
 
 // Physical memory made of separate regions; a read must lie inside one region.
 class FakeMemory final : public AcpiMemory {
 public:
-    void place(PhysAddr address, Bytes bytes) { m_regions[address] = std::move(bytes); }
-    Bytes& at(PhysAddr address) { return m_regions.at(address); }
+    void place(PhysAddr address, ByteVec bytes) { m_regions[address] = std::move(bytes); }
+    ByteVec& at(PhysAddr address) { return m_regions.at(address); }
     ErrorOr<ReadonlyBytes> read(PhysAddr address, usize length) override
     {
         ++reads;
@@ -82,40 +86,40 @@ public:
     int reads { 0 };
 
 private:
-    std::map<PhysAddr, Bytes> m_regions;
+    std::map<PhysAddr, ByteVec> m_regions;
 };
 
-Bytes madt_body(u32 lapic, u32 flags, const Bytes& entries)
+ByteVec madt_body(u32 lapic, u32 flags, const ByteVec& entries)
 {
-    Bytes body;
+    ByteVec body;
     put32(body, lapic);
     put32(body, flags);
     body.insert(body.end(), entries.begin(), entries.end());
     return body;
 }
 
-Bytes lapic_entry(u8 acpi_id, u8 apic_id, u32 flags) { Bytes e { 0, 8, acpi_id, apic_id }; put32(e, flags); return e; }
-Bytes ioapic_entry(u8 id, u32 address, u32 gsi_base) { Bytes e { 1, 12, id, 0 }; put32(e, address); put32(e, gsi_base); return e; }
-Bytes iso_entry(u8 irq, u32 gsi, u16 flags) { Bytes e { 2, 10, 0, irq }; put32(e, gsi); put16(e, flags); return e; }
-Bytes nmi_entry(u8 acpi_id, u16 flags, u8 lint) { Bytes e { 4, 6, acpi_id }; put16(e, flags); put8(e, lint); return e; }
-Bytes lapic_override_entry(u64 address) { Bytes e { 5, 12, 0, 0 }; put64(e, address); return e; }
-Bytes x2apic_entry(u32 apic_id, u32 flags, u32 uid) { Bytes e { 9, 16, 0, 0 }; put32(e, apic_id); put32(e, flags); put32(e, uid); return e; }
+ByteVec lapic_entry(u8 acpi_id, u8 apic_id, u32 flags) { ByteVec e { 0, 8, acpi_id, apic_id }; put32(e, flags); return e; }
+ByteVec ioapic_entry(u8 id, u32 address, u32 gsi_base) { ByteVec e { 1, 12, id, 0 }; put32(e, address); put32(e, gsi_base); return e; }
+ByteVec iso_entry(u8 irq, u32 gsi, u16 flags) { ByteVec e { 2, 10, 0, irq }; put32(e, gsi); put16(e, flags); return e; }
+ByteVec nmi_entry(u8 acpi_id, u16 flags, u8 lint) { ByteVec e { 4, 6, acpi_id }; put16(e, flags); put8(e, lint); return e; }
+ByteVec lapic_override_entry(u64 address) { ByteVec e { 5, 12, 0, 0 }; put64(e, address); return e; }
+ByteVec x2apic_entry(u32 apic_id, u32 flags, u32 uid) { ByteVec e { 9, 16, 0, 0 }; put32(e, apic_id); put32(e, flags); put32(e, uid); return e; }
 
-Bytes cat(std::initializer_list<Bytes> parts)
+ByteVec cat(std::initializer_list<ByteVec> parts)
 {
-    Bytes out;
+    ByteVec out;
     for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
     return out;
 }
 
-Bytes qemu_madt()
+ByteVec qemu_madt()
 {
     return make_table("APIC", madt_body(0xfee00000, 1, cat({ lapic_entry(0, 0, 1), lapic_entry(1, 1, 1), ioapic_entry(0, 0xfec00000, 0), iso_entry(0, 2, 0), iso_entry(9, 9, 0xd), nmi_entry(0xff, 0, 1) })));
 }
 
-Bytes hpet_body(u64 base)
+ByteVec hpet_body(u64 base)
 {
-    Bytes b;
+    ByteVec b;
     put32(b, 0x8086a201);
     put8(b, 0); put8(b, 64); put8(b, 0); put8(b, 0);
     put64(b, base);
@@ -125,9 +129,9 @@ Bytes hpet_body(u64 base)
     return b;
 }
 
-Bytes mcfg_body(std::initializer_list<McfgEntry> entries)
+ByteVec mcfg_body(std::initializer_list<McfgEntry> entries)
 {
-    Bytes b(8, 0);
+    ByteVec b(8, 0);
     for (auto& e : entries) {
         put64(b, e.base_address);
         put16(b, e.segment);
@@ -138,12 +142,12 @@ Bytes mcfg_body(std::initializer_list<McfgEntry> entries)
     return b;
 }
 
-ReadonlyBytes view(const Bytes& b) { return ReadonlyBytes(b.data(), b.size()); }
+ReadonlyBytes view(const ByteVec& b) { return ReadonlyBytes(b.data(), b.size()); }
 
 // A machine with RSDP -> XSDT -> {APIC, HPET, MCFG}.
 struct Machine {
     FakeMemory memory;
-    Bytes rsdp;
+    ByteVec rsdp;
     static constexpr PhysAddr xsdt_at = 0x7fe0000, madt_at = 0x7fe1000, hpet_at = 0x7fe2000, mcfg_at = 0x7fe3000;
 
     explicit Machine(u8 revision = 2)
@@ -152,14 +156,14 @@ struct Machine {
         memory.place(hpet_at, make_table("HPET", hpet_body(0xfed00000)));
         memory.place(mcfg_at, make_table("MCFG", mcfg_body({ { 0xb0000000, 0, 0, 255 } })));
         if (revision >= 2) {
-            Bytes entries;
+            ByteVec entries;
             put64(entries, madt_at);
             put64(entries, hpet_at);
             put64(entries, mcfg_at);
             memory.place(xsdt_at, make_table("XSDT", entries));
             rsdp = make_rsdp(2, 0, xsdt_at);
         } else {
-            Bytes entries;
+            ByteVec entries;
             put32(entries, madt_at);
             put32(entries, hpet_at);
             put32(entries, mcfg_at);
@@ -174,7 +178,7 @@ struct Machine {
 
 TEST(Acpi, ChecksumSumsBytes)
 {
-    Bytes b { 1, 2, 3, 250 };
+    ByteVec b { 1, 2, 3, 250 };
     EXPECT_EQ(acpi_checksum(view(b)), 0);
     b[0] = 2;
     EXPECT_EQ(acpi_checksum(view(b)), 1);
@@ -205,17 +209,17 @@ TEST(Acpi, RsdpErrors)
     const char* why = nullptr;
     auto good = make_rsdp(2, 0x1000, 0x2000);
 
-    Bytes bad_signature = good;
+    ByteVec bad_signature = good;
     bad_signature[0] = 'X';
     EXPECT_TRUE(parse_rsdp(view(bad_signature), &why).is_error());
     EXPECT_STREQ(why, "ACPI: RSDP signature is not \"RSD PTR \"");
 
-    Bytes bad_checksum = good;
+    ByteVec bad_checksum = good;
     bad_checksum[16] ^= 1;
     EXPECT_TRUE(parse_rsdp(view(bad_checksum), &why).is_error());
     EXPECT_STREQ(why, "ACPI: RSDP checksum mismatch");
 
-    Bytes bad_extended = good;
+    ByteVec bad_extended = good;
     bad_extended[24] ^= 1;
     EXPECT_TRUE(parse_rsdp(view(bad_extended), &why).is_error());
     EXPECT_STREQ(why, "ACPI: RSDP extended checksum mismatch");
@@ -226,7 +230,7 @@ TEST(Acpi, RsdpErrors)
     EXPECT_TRUE(parse_rsdp(ReadonlyBytes(good.data(), 30), &why).is_error());
     EXPECT_STREQ(why, "ACPI: RSDP revision 2 is shorter than 36 bytes");
 
-    Bytes long_length = good;
+    ByteVec long_length = good;
     long_length[20] = 200;
     fix_checksum(long_length, 8, 20);
     EXPECT_TRUE(parse_rsdp(view(long_length), &why).is_error());
@@ -278,7 +282,7 @@ TEST(Acpi, FallsBackToRsdtWhenXsdtAddressIsZero)
 TEST(Acpi, FindsSecondTableWithSameSignature)
 {
     Machine machine;
-    Bytes entries;
+    ByteVec entries;
     put64(entries, Machine::madt_at);
     put64(entries, 0); // null entries are skipped
     put64(entries, 0x7fe4000);
@@ -358,7 +362,7 @@ TEST(Acpi, RejectsXsdtPartialEntry)
 TEST(Acpi, RejectsXsdtEntryOutOfMemory)
 {
     Machine machine;
-    Bytes entries;
+    ByteVec entries;
     put64(entries, Machine::madt_at);
     put64(entries, 0xffffffffffffff00);
     machine.memory.place(Machine::xsdt_at, make_table("XSDT", entries));
@@ -391,7 +395,7 @@ TEST(Acpi, FindReportsBadTableChecksum)
     auto madt = tables.value().find("APIC", 0, &why);
     ASSERT_TRUE(madt.is_error());
     EXPECT_EQ(madt.error().code(), EINVAL);
-    EXPECT_STREQ(why, "ACPI: table checksum mismatch");
+    EXPECT_STREQ(why, "ACPI: APIC table at 0x7fe1000: checksum mismatch (bytes sum to 0xff, not 0)");
     EXPECT_FALSE(tables.value().find("HPET").is_error());
 }
 
@@ -422,7 +426,7 @@ TEST(Acpi, ParsesMadt)
 
 TEST(Acpi, MadtLapicOverrideAndX2apic)
 {
-    auto table = make_table("APIC", madt_body(0xfee00000, 0, cat({ lapic_override_entry(0x1fee00000), x2apic_entry(300, 1, 7), lapic_entry(2, 2, 0), lapic_entry(3, 3, 2), Bytes { 0x7f, 3, 0 } })));
+    auto table = make_table("APIC", madt_body(0xfee00000, 0, cat({ lapic_override_entry(0x1fee00000), x2apic_entry(300, 1, 7), lapic_entry(2, 2, 0), lapic_entry(3, 3, 2), ByteVec { 0x7f, 3, 0 } })));
     auto madt = parse_madt(view(table));
     ASSERT_FALSE(madt.is_error());
     auto& info = madt.value();
@@ -438,7 +442,7 @@ TEST(Acpi, MadtLapicOverrideAndX2apic)
 
 TEST(Acpi, MadtIgnoresProcessorsBeyondCapacity)
 {
-    Bytes entries;
+    ByteVec entries;
     for (int i = 0; i < 70; ++i) {
         auto e = lapic_entry(u8(i), u8(i), 1);
         entries.insert(entries.end(), e.begin(), e.end());
@@ -452,7 +456,7 @@ TEST(Acpi, MadtIgnoresProcessorsBeyondCapacity)
 
 TEST(Acpi, MadtRejectsTooManyIoApicsAndOverrides)
 {
-    Bytes io, iso;
+    ByteVec io, iso;
     for (int i = 0; i < 9; ++i) {
         auto e = ioapic_entry(u8(i), 0xfec00000 + i * 0x1000, i * 24);
         io.insert(io.end(), e.begin(), e.end());
@@ -502,10 +506,10 @@ TEST(Acpi, MadtRejectsBadSignatureAndLengths)
 TEST(Acpi, MadtRejectsZeroLengthEntry)
 {
     const char* why = nullptr;
-    auto table = make_table("APIC", madt_body(0xfee00000, 0, cat({ lapic_entry(0, 0, 1), Bytes { 0, 0, 0, 0 } })));
+    auto table = make_table("APIC", madt_body(0xfee00000, 0, cat({ lapic_entry(0, 0, 1), ByteVec { 0, 0, 0, 0 } })));
     EXPECT_TRUE(parse_madt(view(table), &why).is_error());
     EXPECT_STREQ(why, "ACPI: MADT entry has a length smaller than 2");
-    auto one = make_table("APIC", madt_body(0xfee00000, 0, Bytes { 1, 1 }));
+    auto one = make_table("APIC", madt_body(0xfee00000, 0, ByteVec { 1, 1 }));
     EXPECT_TRUE(parse_madt(view(one), &why).is_error());
 }
 
@@ -513,18 +517,18 @@ TEST(Acpi, MadtRejectsTruncatedEntries)
 {
     const char* why = nullptr;
     // An I/O APIC entry claiming 12 bytes with only 6 left in the table.
-    auto past_end = make_table("APIC", madt_body(0, 0, Bytes { 1, 12, 0, 0, 0, 0 }));
+    auto past_end = make_table("APIC", madt_body(0, 0, ByteVec { 1, 12, 0, 0, 0, 0 }));
     EXPECT_TRUE(parse_madt(view(past_end), &why).is_error());
     EXPECT_STREQ(why, "ACPI: MADT entry runs past the end of the table");
     // A lone type byte at the very end.
-    auto header_cut = make_table("APIC", madt_body(0, 0, Bytes { 1 }));
+    auto header_cut = make_table("APIC", madt_body(0, 0, ByteVec { 1 }));
     EXPECT_TRUE(parse_madt(view(header_cut), &why).is_error());
     EXPECT_STREQ(why, "ACPI: MADT entry header runs past the end of the table");
     // An I/O APIC entry that says it is only 6 bytes long.
-    auto too_short = make_table("APIC", madt_body(0, 0, Bytes { 1, 6, 0, 0, 0, 0 }));
+    auto too_short = make_table("APIC", madt_body(0, 0, ByteVec { 1, 6, 0, 0, 0, 0 }));
     EXPECT_TRUE(parse_madt(view(too_short), &why).is_error());
     EXPECT_STREQ(why, "ACPI: MADT I/O APIC entry is shorter than 12 bytes");
-    auto short_lapic = make_table("APIC", madt_body(0, 0, Bytes { 0, 4, 0, 0 }));
+    auto short_lapic = make_table("APIC", madt_body(0, 0, ByteVec { 0, 4, 0, 0 }));
     EXPECT_TRUE(parse_madt(view(short_lapic), &why).is_error());
     EXPECT_STREQ(why, "ACPI: MADT local APIC entry is shorter than 8 bytes");
 }
@@ -549,7 +553,7 @@ TEST(Acpi, HpetErrors)
     EXPECT_TRUE(parse_hpet(view(table), &why).is_error());
     EXPECT_STREQ(why, "ACPI: HPET checksum mismatch");
 
-    auto short_table = make_table("HPET", Bytes(10, 0));
+    auto short_table = make_table("HPET", ByteVec(10, 0));
     EXPECT_TRUE(parse_hpet(view(short_table), &why).is_error());
     EXPECT_STREQ(why, "ACPI: HPET length is smaller than its fixed fields");
 
@@ -590,7 +594,7 @@ TEST(Acpi, McfgErrors)
     EXPECT_TRUE(parse_mcfg(view(partial), &why).is_error());
     EXPECT_STREQ(why, "ACPI: MCFG length is not a whole number of 16-byte entries");
 
-    Bytes many(8, 0);
+    ByteVec many(8, 0);
     for (int i = 0; i < 17; ++i) {
         put64(many, 0xb0000000);
         put16(many, u16(i));

@@ -1,7 +1,7 @@
 // Host tests for kernel/lib/BuddyAllocator. Addresses are plain numbers: nothing is dereferenced.
+#include <lib/BuddyAllocator.h>
 #include <algorithm>
 #include <gtest/gtest.h>
-#include <lib/BuddyAllocator.h>
 #include <map>
 #include <memory>
 #include <random>

@@ -1,6 +1,6 @@
 // Host tests for kernel/lib/BumpAllocator.
-#include <gtest/gtest.h>
 #include <lib/BumpAllocator.h>
+#include <gtest/gtest.h>
 
 namespace {
 

@@ -1,5 +1,7 @@
-#include <gtest/gtest.h>
+// The library header comes first: ktl/Errno.h defines errno names that <cerrno> would turn into macros.
 #include <lib/CommandLine.h>
+
+#include <gtest/gtest.h>
 
 #include <string>
 

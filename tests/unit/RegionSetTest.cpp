@@ -1,6 +1,6 @@
 // Host tests for kernel/lib/RegionSet.
-#include <gtest/gtest.h>
 #include <lib/RegionSet.h>
+#include <gtest/gtest.h>
 #include <random>
 #include <vector>
 

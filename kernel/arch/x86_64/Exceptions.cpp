@@ -78,8 +78,6 @@ void describe_error_code(Writer& w, const TrapFrame& frame, u64 cr2)
             (e & 4) ? "user mode (U=1)" : "supervisor mode (U=0)", (e & 8) ? ", reserved bit set (R=1)" : "",
             (e & 16) ? ", instruction fetch (I=1)" : "", (e & 32) ? ", protection key (PK=1)" : "");
         w.append("  CR2 0x%016llx (faulting address)\n", (unsigned long long)cr2);
-        if (auto* stack = kernel_stacks::guard_hit(cr2))
-            w.append("  kernel stack overflow: CR2 is in the guard page of the %s stack\n", stack->name);
         break;
     case VECTOR_TS:
     case VECTOR_NP:
@@ -108,6 +106,17 @@ void describe_error_code(Writer& w, const TrapFrame& frame, u64 cr2)
         break;
     }
 }
+}
+
+// A #PF whose address is a guard page, or a #DF because the #PF could not even be delivered on
+// the exhausted stack (CR2 still names the guard page; RSP is at or just below the stack bottom).
+const kernel_stacks::Stack* overflowed_stack(const TrapFrame& f, u64 cr2)
+{
+    if (f.vector != VECTOR_PF && f.vector != VECTOR_DF)
+        return nullptr;
+    if (auto* stack = kernel_stacks::guard_hit(cr2))
+        return stack;
+    return f.vector == VECTOR_DF ? kernel_stacks::guard_hit(f.rsp - 8) : nullptr;
 }
 
 const char* mnemonic(u8 vector) { return vector < 32 ? g_vectors[vector].mnemonic : "IRQ"; }
@@ -165,8 +174,8 @@ usize format_report(const TrapFrame& f, u64 cr2, char* buffer, usize capacity)
     w.append("  R13 %016llx R14 %016llx R15 %016llx\n", (unsigned long long)f.r13, (unsigned long long)f.r14, (unsigned long long)f.r15);
     w.append("  CR0 %016llx CR2 %016llx CR3 %016llx CR4 %016llx\n", (unsigned long long)x86::read_cr0(), (unsigned long long)cr2,
         (unsigned long long)x86::read_cr3(), (unsigned long long)x86::read_cr4());
-    if (auto* stack = kernel_stacks::guard_hit(f.rsp))
-        w.append("  kernel stack overflow: RSP is in the guard page of the %s stack\n", stack->name);
+    if (auto* stack = overflowed_stack(f, cr2))
+        w.append("  kernel stack overflow: the fault hit the guard page of the %s stack\n", stack->name);
     w.append("  Backtrace:\n");
     w.length += format_backtrace(f.rip, f.rbp, buffer + w.length, capacity - w.length);
     return w.length;
@@ -174,7 +183,7 @@ usize format_report(const TrapFrame& f, u64 cr2, char* buffer, usize capacity)
 
 void handle(TrapFrame& frame)
 {
-    u64 cr2 = frame.vector == VECTOR_PF ? x86::read_cr2() : 0;
+    u64 cr2 = (frame.vector == VECTOR_PF || frame.vector == VECTOR_DF) ? x86::read_cr2() : 0;
     auto* cpu = PerCpu::current_or_null();
     if (cpu)
         cpu->exception_count++;
@@ -206,10 +215,8 @@ void handle(TrapFrame& frame)
     usize length = format_report(frame, cr2, g_report, sizeof(g_report));
     klog::force_unlock();
     klog::console_write(g_report, length);
-    if (frame.vector == VECTOR_DF && kernel_stacks::guard_hit(frame.rsp))
-        panic_with_frame(&frame, "kernel stack overflow (double fault on the %s stack's guard page)", kernel_stacks::guard_hit(frame.rsp)->name);
-    if (frame.vector == VECTOR_PF && kernel_stacks::guard_hit(cr2))
-        panic_with_frame(&frame, "kernel stack overflow (page fault on the %s stack's guard page)", kernel_stacks::guard_hit(cr2)->name);
+    if (auto* stack = overflowed_stack(frame, cr2))
+        panic_with_frame(&frame, "kernel stack overflow: %s on the guard page of the %s stack", mnemonic((u8)frame.vector), stack->name);
     panic_with_frame(&frame, "unhandled %s (%s) at 0x%llx", mnemonic((u8)frame.vector), name((u8)frame.vector), (unsigned long long)frame.rip);
 }
 

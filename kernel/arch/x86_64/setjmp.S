@@ -30,3 +30,27 @@ klongjmp:
     movq 48(%rdi), %rsp
     movl %esi, %eax
     jmp *56(%rdi)
+
+/*
+ * raise_synthetic_exception(vector, error_code, push_error_code): builds the interrupt frame the
+ * CPU would push (kernel SS:RSP, RFLAGS with IF clear, CS:RIP) and enters the vector's stub. The
+ * self-tests use it for the exceptions long mode gives no instruction to raise with an error code
+ * (#TS, #AC at CPL 0, #CP without CET). Returns only if a handler resumes at the return address.
+ */
+    .globl raise_synthetic_exception
+raise_synthetic_exception:
+    movq %rsp, %rax
+    pushq $0x10                  /* SS */
+    pushq %rax                   /* RSP */
+    pushfq
+    andq $~0x200, (%rsp)         /* interrupt gates clear IF */
+    pushq $0x08                  /* CS */
+    leaq 1f(%rip), %rax
+    pushq %rax                   /* RIP */
+    testl %edx, %edx
+    jz 2f
+    pushq %rsi                   /* error code */
+2:  movzbl %dil, %edi
+    leaq trap_stub_table(%rip), %rax
+    jmp *(%rax, %rdi, 8)
+1:  ret

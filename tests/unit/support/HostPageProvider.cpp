@@ -47,7 +47,7 @@ ErrorOr<void*> HostPageProvider::allocate_pages(unsigned order)
     ++m_allocate_calls;
     if (m_fail_next > 0) {
         --m_fail_next;
-        return Error(ENOMEM);
+        return ENOMEM;
     }
     PhysAddr block = TRY(m_buddy->allocate(order));
     m_pages_in_use += 1ull << order;

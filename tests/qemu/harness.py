@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""QEMU test harness for Home OS.
+
+Boots the kernel headless under TCG, one scenario per boot, and judges it only by what appears
+on the serial port and by QEMU's exit status (isa-debug-exit): never by sleeping.
+
+  * ktap:   boots with selftest=all, parses the KTAP, counts every case, fails on any `not ok`,
+            a missing plan, a panic, a triple fault or a timeout.
+  * prompt: boots to the kernel prompt and drives it over the serial port.
+  * bad-input scenarios: corrupt boot data through inject=..., expect a clear panic message.
+
+Each scenario prints PASS/FAIL lines; on failure the tail of the serial log follows. The last line
+is "qemu: N passed, N failed" and a JSON summary lands in $BUILD/results/qemu.json.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+KERNEL = os.path.join(BUILD, "homeos.elf")
+QEMU = os.environ.get("QEMU", "qemu-system-x86_64")
+
+EXIT_SELFTEST_PASS = (0x10 << 1) | 1
+EXIT_SELFTEST_FAIL = (0x11 << 1) | 1
+EXIT_PANIC = (0x12 << 1) | 1
+TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
+
+
+class Result:
+    def __init__(self, name):
+        self.name = name
+        self.passed = []
+        self.failed = []
+        self.log = ""
+
+    def check(self, ok, what):
+        (self.passed if ok else self.failed).append(what)
+        return ok
+
+
+def make_iso(name, cmdline):
+    iso_dir = os.path.join(BUILD, "test-iso")
+    os.makedirs(iso_dir, exist_ok=True)
+    iso = os.path.join(iso_dir, name + ".iso")
+    stamp = iso + ".cmdline"
+    fresh = (os.path.exists(iso) and os.path.exists(stamp) and open(stamp).read() == cmdline
+             and os.path.getmtime(iso) >= os.path.getmtime(KERNEL))
+    if not fresh:
+        subprocess.run(["bash", os.path.join(ROOT, "tools/mkiso.sh"), KERNEL, iso, cmdline], check=True)
+        with open(stamp, "w") as f:
+            f.write(cmdline)
+    return iso
+
+
+class Machine:
+    """One QEMU boot with the serial port on a pipe."""
+
+    def __init__(self, name, cmdline, memory="512M", extra=()):
+        self.name = name
+        iso = make_iso(name, cmdline)
+        self.qemu_log = os.path.join(BUILD, "test-iso", name + ".qemu.log")
+        args = [QEMU, "-accel", "tcg", "-M", "q35", "-m", memory, "-smp", "1", "-no-reboot",
+                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-display", "none",
+                "-cdrom", iso, "-serial", "stdio", "-monitor", "none",
+                "-d", "cpu_reset,guest_errors", "-D", self.qemu_log, *extra]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.output = ""
+        self.closed = False
+
+    def _pump(self, timeout):
+        if self.closed:
+            time.sleep(min(timeout, 0.05))
+            return
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if ready:
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                self.closed = True
+                return
+            self.output += chunk.decode("utf-8", "replace").replace("\r", "")
+
+    def wait_for(self, pattern, timeout):
+        """Waits until pattern (a regex) appears in the output after the current position."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern, re.M)
+        while time.monotonic() < deadline:
+            match = regex.search(self.output)
+            if match:
+                return match
+            if self.closed and self.proc.poll() is not None:
+                return regex.search(self.output)
+            self._pump(min(0.5, max(0.0, deadline - time.monotonic())))
+        return regex.search(self.output)
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def wait_exit(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                while not self.closed:
+                    self._pump(0.1)
+                return self.proc.returncode
+            self._pump(0.5)
+        self.kill()
+        return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def triple_faulted(self):
+        try:
+            return "Triple fault" in open(self.qemu_log, errors="replace").read()
+        except OSError:
+            return False
+
+
+def parse_ktap(text):
+    """Returns (plan_seen, cases[(suite, name, ok, skip)], suites[(name, ok)], errors)."""
+    lines = [TIMESTAMP.sub("", line) for line in text.splitlines()]
+    cases, suites, errors = [], [], []
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "KTAP version 1" and not line.startswith(" "))
+    except StopIteration:
+        return False, cases, suites, ["no top-level 'KTAP version 1' line"]
+    plan = re.match(r"^1\.\.(\d+)$", lines[start + 1].strip()) if start + 1 < len(lines) else None
+    if not plan:
+        errors.append("missing top-level plan line")
+    suite, suite_plan, suite_cases = None, None, 0
+    for line in lines[start + 2:]:
+        m = re.match(r"^    # Subtest: (\S+)", line)
+        if m:
+            suite, suite_plan, suite_cases = m.group(1), None, 0
+            continue
+        m = re.match(r"^    1\.\.(\d+)$", line)
+        if m:
+            suite_plan = int(m.group(1))
+            continue
+        m = re.match(r"^    (ok|not ok) (\d+) (\S+)(.*)$", line)
+        if m:
+            suite_cases += 1
+            cases.append((suite, m.group(3), m.group(1) == "ok", "# SKIP" in m.group(4)))
+            continue
+        m = re.match(r"^(ok|not ok) (\d+) (\S+)", line)
+        if m:
+            if suite_plan is None and "# SKIP" not in line:
+                errors.append(f"suite {m.group(3)} has no plan line")
+            elif suite_plan is not None and suite_plan != suite_cases:
+                errors.append(f"suite {m.group(3)} planned {suite_plan} cases, ran {suite_cases}")
+            suites.append((m.group(3), m.group(1) == "ok"))
+            suite = None
+    if plan and int(plan.group(1)) != len(suites):
+        errors.append(f"planned {plan.group(1)} suites, saw {len(suites)}")
+    return bool(plan), cases, suites, errors
+
+
+def scenario_ktap(result, filter_="all", timeout=900):
+    m = Machine("ktap-" + filter_.replace(",", "_"), f"selftest={filter_} panic=exit")
+    code = m.wait_exit(timeout)
+    result.log = m.output
+    plan, cases, suites, errors = parse_ktap(m.output)
+    for suite, name, ok, skip in cases:
+        result.check(ok, f"ktap {suite}.{name}{' (skipped)' if skip else ''}")
+    result.check(code is not None, "ktap: finished before the timeout")
+    result.check("KERNEL PANIC" not in m.output, "ktap: no kernel panic")
+    result.check(not m.triple_faulted(), "ktap: no triple fault")
+    result.check(plan and not errors, "ktap: well-formed KTAP" + (": " + "; ".join(errors) if errors else ""))
+    result.check(len(cases) > 0, "ktap: at least one case ran")
+    result.check(code == EXIT_SELFTEST_PASS, f"ktap: exit status says pass (got {code})")
+
+
+def scenario_prompt(result):
+    m = Machine("prompt", "panic=exit loglevel=6")
+    try:
+        ok = result.check(m.wait_for(r"^homeos> ", 300) is not None, "prompt: boots to the kernel prompt")
+        text = m.output
+        result.check(re.search(r"mem \[0x[0-9a-f]+-0x[0-9a-f]+\] available", text) is not None, "boot: prints the memory map")
+        result.check(re.search(r"cpu: .*family", text) is not None and "cpu: features:" in text, "boot: prints CPU features")
+        result.check('boot: command line "panic=exit loglevel=6"' in text, "boot: prints the command line")
+        result.check(re.search(r"boot: init complete \d+\.\d+ ms after the bootloader hand-off", text) is not None,
+                     "boot: prints the boot time")
+        result.check(re.search(r"clock: TSC \d+\.\d+ MHz \(calibrated against (hpet|pit)", text) is not None,
+                     "boot: calibrates the TSC")
+        result.check(re.search(r"timer: LAPIC timer \d+ ticks/ms", text) is not None, "boot: calibrates the LAPIC timer")
+        result.check("acpi: MADT:" in text and "ioapic: id" in text, "boot: parses ACPI and sets up the IOAPIC")
+        result.check(re.search(r"fbcon: \d+x\d+ text console", text) is not None, "boot: framebuffer console")
+        if not ok:
+            return
+        for command, expect, what in [
+            ("help", r"selftest <suite>", "prompt: help lists commands"),
+            ("mem", r"kmalloc: \d+ bytes in use", "prompt: mem shows allocator statistics"),
+            ("dmesg", r"\[\s*0\.\d+\] Home OS 0\.1 \(x86_64\) booting", "prompt: dmesg replays the log ring"),
+            ("uptime", r"up \d+\.\d+ s, \d+ timer ticks", "prompt: uptime advances with timer ticks"),
+            ("suites", r"exceptions\s+\d+ cases", "prompt: suites lists selftests"),
+            ("selftest timers", r"# Subtest: timers[\s\S]*?ok 1 timers", "prompt: selftest runs a suite from the prompt"),
+            ("callers", r"allocations\s+\d+ bytes", "prompt: callers shows kmalloc by caller"),
+            ("nonsense", r"unknown command 'nonsense'", "prompt: unknown commands are refused"),
+        ]:
+            start = len(m.output)
+            m.send(command + "\r")
+            found = m.wait_for(r"(?s).{%d}.*?%s" % (start, expect), 120) is not None and m.wait_for(r"(?s).{%d}.*homeos> $" % start, 120)
+            result.check(bool(found), what)
+        m.send("poweroff\r")
+        result.check(m.wait_exit(60) is not None, "prompt: poweroff ends the machine")
+    finally:
+        m.kill()
+        result.log = m.output
+
+
+BAD_INPUT = [
+    ("mb2-corrupt-tag", r"KERNEL PANIC: multiboot2: .*(size|past|exceeds|beyond|overflow)", "a corrupt multiboot2 tag"),
+    ("mb2-missing-mmap", r"KERNEL PANIC: multiboot2: no memory map tag", "a missing multiboot2 memory map tag"),
+    ("mmap-empty", r"KERNEL PANIC: .*memory map (is empty|has no available RAM)", "an empty memory map"),
+    ("mmap-overlap", r"KERNEL PANIC: .*memory map entries \d+ and \d+ overlap", "an overlapping memory map"),
+    ("acpi-checksum", r"KERNEL PANIC: ACPI: .*APIC.*checksum|KERNEL PANIC: ACPI: MADT checksum", "a broken ACPI checksum"),
+    ("stack-overflow", r"KERNEL PANIC: kernel stack overflow: #DF on the guard page of the boot stack", "a kernel stack overflow"),
+]
+
+
+def scenario_bad_input(result, inject, pattern, what):
+    m = Machine("inject-" + inject, f"inject={inject} panic=exit")
+    code = m.wait_exit(300)
+    result.log = m.output
+    result.check(re.search(pattern, m.output) is not None, f"bad input: {what} ends in a clear panic")
+    result.check(code == EXIT_PANIC, f"bad input: {what} exits with the panic status (got {code})")
+    result.check(not m.triple_faulted(), f"bad input: {what} causes no triple fault")
+
+
+def scenario_bench(result):
+    m = Machine("bench", "panic=exit loglevel=6")
+    try:
+        found = m.wait_for(r"boot: init complete (\d+\.\d+) ms", 300)
+        if result.check(found is not None, "bench: boot completes"):
+            print(f"BENCH boot_to_init_ms {found.group(1)} (TCG, GRUB hand-off to end of init, TSC)")
+    finally:
+        m.kill()
+        result.log = m.output
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", help="run one scenario (ktap, prompt, inject-NAME)")
+    parser.add_argument("--suite", default="all", help="selftest filter for the ktap scenario")
+    parser.add_argument("--bench", action="store_true")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+
+    scenarios = []
+    if args.bench:
+        scenarios.append(("bench", scenario_bench, ()))
+    else:
+        scenarios.append(("ktap", scenario_ktap, (args.suite,)))
+        scenarios.append(("prompt", scenario_prompt, ()))
+        for inject, pattern, what in BAD_INPUT:
+            scenarios.append(("inject-" + inject, scenario_bad_input, (inject, pattern, what)))
+    if args.only:
+        scenarios = [s for s in scenarios if s[0] == args.only]
+
+    # ISOs first, serially: grub-mkrescue is not safe to run twice at once in one staging dir.
+    def run(entry):
+        name, function, extra = entry
+        result = Result(name)
+        try:
+            function(result, *extra)
+        except Exception as error:  # A harness bug is a failure, not a crash of the whole run.
+            result.check(False, f"{name}: harness error {error!r}")
+        return result
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(run, scenarios))
+
+    passed = failed = 0
+    for result in results:
+        for what in result.passed:
+            print(f"PASS {what}")
+        for what in result.failed:
+            print(f"FAIL {what}")
+        if result.failed:
+            print(f"---- serial log tail for {result.name} ----")
+            print("\n".join(result.log.splitlines()[-60:]))
+            print("---- end ----")
+        passed += len(result.passed)
+        failed += len(result.failed)
+    os.makedirs(os.path.join(BUILD, "results"), exist_ok=True)
+    with open(os.path.join(BUILD, "results", "qemu.json"), "w") as f:
+        json.dump({"passed": passed, "failed": failed}, f)
+    print(f"qemu: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

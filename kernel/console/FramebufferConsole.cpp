@@ -45,6 +45,7 @@ void init(const FramebufferInfo& fb)
     surface.blue_size = fb.blue_size;
     g_console = new (g_storage) TextConsole(surface, default_font());
     g_console->clear();
+    klog::replay_ring(write);
     klog::register_console(write);
     log_info("fbcon: %ux%u text console on a %ux%u framebuffer", g_console->columns(), g_console->rows(), fb.width, fb.height);
 }

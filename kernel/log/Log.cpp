@@ -56,11 +56,13 @@ u8 console_level() { return g_console_level; }
 void set_clock(u64 (*now)()) { g_clock = now; }
 u64 now_ns() { return g_clock ? g_clock() : 0; }
 
-void dump_ring()
+void dump_ring() { replay_ring(nullptr); }
+
+void replay_ring(ConsoleWrite only)
 {
     SpinlockLocker locker(g_lock);
     char text[LogRing::max_text_length + 1];
-    char line[LogRing::max_text_length + 64];
+    char line[LogRing::max_text_length + 64 + 1];
     for (u64 seq = g_ring.first_sequence(); seq < g_ring.next_sequence(); ++seq) {
         LogRecord record;
         if (!g_ring.read(seq, record, text, sizeof(text)))
@@ -68,8 +70,11 @@ void dump_ring()
         usize length = format_log_record(record, line, sizeof(line));
         if (length >= sizeof(line))
             length = sizeof(line) - 1;
-        write_consoles_locked(line, length);
-        write_consoles_locked("\n", 1);
+        line[length++] = '\n';
+        if (only)
+            only(line, length);
+        else
+            write_consoles_locked(line, length);
     }
 }
 

@@ -36,6 +36,8 @@ void set_clock(u64 (*now_ns)());
 u64 now_ns();
 // Prints every record still in the ring, oldest first, like dmesg.
 void dump_ring();
+// Writes the ring to one console only: a console that starts late catches up on the boot log.
+void replay_ring(ConsoleWrite only);
 u64 records_written();
 // Panic path: drop the log lock if this CPU died holding it.
 void force_unlock();

@@ -18,8 +18,10 @@ import json
 import os
 import re
 import select
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -126,6 +128,124 @@ class Machine:
             return False
 
 
+GRUB_FONT = "/usr/share/grub/ascii.h"
+FB_WIDTH, FB_HEIGHT = 1024, 768
+CELL_W, CELL_H = 8, 16
+CONSOLE_FG = (0xaa, 0xaa, 0xaa)
+CONSOLE_BG = (0, 0, 0)
+
+
+def load_grub_font(path=GRUB_FONT):
+    """GRUB's ascii.h: 128 glyphs of 16 row bytes, most significant bit leftmost (the kernel's font)."""
+    text = open(path).read()
+    data = [int(x, 16) for x in re.findall(r"0x([0-9a-fA-F]{2})", text[text.index("{"):])]
+    if len(data) != 128 * CELL_H:
+        raise ValueError(f"{path}: expected {128 * CELL_H} bytes, found {len(data)}")
+    # Bitmap -> character, for printable ASCII only: the log never draws control characters.
+    glyphs = {}
+    for code in range(32, 127):
+        glyphs.setdefault(bytes(data[code * CELL_H:(code + 1) * CELL_H]), chr(code))
+    return glyphs
+
+
+def read_ppm(path):
+    """Returns (width, height, rgb bytes) of a binary (P6, maxval 255) PPM."""
+    data = open(path, "rb").read()
+    fields, pos = [], 0
+    while len(fields) < 4:
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":
+            pos = data.index(b"\n", pos) + 1
+            continue
+        end = pos
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[pos:end])
+        pos = end
+    pos += 1  # Exactly one whitespace byte separates the header from the pixels.
+    if fields[0] != b"P6" or int(fields[3]) != 255:
+        raise ValueError(f"{path}: not an 8-bit P6 PPM ({fields[0]!r}, maxval {fields[3]!r})")
+    width, height = int(fields[1]), int(fields[2])
+    pixels = data[pos:pos + width * height * 3]
+    if len(pixels) != width * height * 3:
+        raise ValueError(f"{path}: truncated: {len(pixels)} of {width * height * 3} pixel bytes")
+    return width, height, pixels
+
+
+def decode_text_screen(width, height, pixels, glyphs, fg=CONSOLE_FG):
+    """Reads an 8x16-cell text screen back into characters.
+
+    Returns (rows of text, stats): a cell whose foreground pixels match a glyph exactly becomes
+    that character; any other cell with ink becomes U+FFFD and counts as unmatched.
+    """
+    fg_pixel = bytes(fg)
+    stride = width * 3
+    rows, ink_cells, matched_cells = [], 0, 0
+    for cell_row in range(height // CELL_H):
+        line = []
+        for cell_col in range(width // CELL_W):
+            bitmap = bytearray(CELL_H)
+            for y in range(CELL_H):
+                base = (cell_row * CELL_H + y) * stride + cell_col * CELL_W * 3
+                bits = 0
+                for x in range(CELL_W):
+                    if pixels[base + x * 3:base + x * 3 + 3] == fg_pixel:
+                        bits |= 0x80 >> x
+                bitmap[y] = bits
+            if not any(bitmap):
+                line.append(" ")
+                continue
+            ink_cells += 1
+            character = glyphs.get(bytes(bitmap))
+            if character is not None:
+                matched_cells += 1
+                line.append(character)
+            else:
+                line.append("\ufffd")
+        rows.append("".join(line))
+    return rows, {"ink_cells": ink_cells, "matched_cells": matched_cells}
+
+
+class Qmp:
+    """A minimal QMP client over a UNIX socket."""
+
+    def __init__(self, path, timeout):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buffer = b""
+        greeting = self._read()
+        if "QMP" not in greeting:
+            raise RuntimeError(f"unexpected QMP greeting {greeting!r}")
+        self.execute("qmp_capabilities")
+
+    def _read(self):
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("QMP socket closed")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def execute(self, command, **arguments):
+        request = {"execute": command}
+        if arguments:
+            request["arguments"] = arguments
+        self.sock.sendall(json.dumps(request).encode() + b"\n")
+        while True:
+            reply = self._read()
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise RuntimeError(f"QMP {command}: {reply['error'].get('desc', reply['error'])}")
+            # Anything else is an asynchronous event: skip it.
+
+    def close(self):
+        self.sock.close()
+
+
 def parse_ktap(text):
     """Returns (plan_seen, cases[(suite, name, ok, skip)], suites[(name, ok)], errors)."""
     lines = [TIMESTAMP.sub("", line) for line in text.splitlines()]
@@ -218,6 +338,71 @@ def scenario_prompt(result):
         result.log = m.output
 
 
+def scenario_fbcon(result):
+    """Boots to the prompt, screenshots the framebuffer through QMP and reads the text back."""
+    qmp_dir = tempfile.mkdtemp(prefix="homeos-qmp-")  # Short path: UNIX socket names are limited.
+    qmp_path = os.path.join(qmp_dir, "qmp.sock")
+    ppm = os.path.join(BUILD, "test-iso", "fbcon.ppm")
+    m = Machine("fbcon", "panic=exit", extra=["-qmp", f"unix:{qmp_path},server=on,wait=off"])
+    qmp = None
+    try:
+        if not result.check(m.wait_for(r"^homeos> ", 300) is not None, "fbcon: boots to the kernel prompt"):
+            return
+        glyphs = load_grub_font()
+        qmp = Qmp(qmp_path, 60)
+        # The prompt reaches the serial port just before the framebuffer (same lock, serial first),
+        # so a screenshot taken at once may miss it: take another until it shows, a bounded number.
+        for attempt in range(20):
+            if os.path.exists(ppm):
+                os.unlink(ppm)
+            qmp.execute("screendump", filename=ppm)  # Replies once the file is written.
+            width, height, pixels = read_ppm(ppm)
+            if (width, height) != (FB_WIDTH, FB_HEIGHT):
+                break
+            rows, stats = decode_text_screen(width, height, pixels, glyphs)
+            used = [i for i, row in enumerate(rows) if row.strip()]
+            if used and rows[used[-1]].rstrip() == "homeos>":
+                break
+        result.check(True, "fbcon: QMP screendump writes a screenshot")
+        if not result.check((width, height) == (FB_WIDTH, FB_HEIGHT),
+                            f"fbcon: screenshot is {FB_WIDTH}x{FB_HEIGHT} (got {width}x{height})"):
+            return
+        fg, bg = bytes(CONSOLE_FG), bytes(CONSOLE_BG)
+        colours = {}
+        for i in range(0, len(pixels), 3):
+            colour = pixels[i:i + 3]
+            colours[colour] = colours.get(colour, 0) + 1
+        result.check(colours.get(fg, 0) > 1000, f"fbcon: screenshot has console-foreground pixels ({colours.get(fg, 0)})")
+        others = {c.hex(): n for c, n in colours.items() if c not in (fg, bg)}
+        result.check(not others, "fbcon: screenshot holds only the console's two colours"
+                     + (f" (also {sorted(others.items(), key=lambda kv: -kv[1])[:4]})" if others else ""))
+        result.check(stats["ink_cells"] > 0 and stats["matched_cells"] == stats["ink_cells"],
+                     f"fbcon: every inked 8x16 cell is a font glyph ({stats['matched_cells']} of {stats['ink_cells']})")
+        top = min(40, used[-1] + 1 if used else 0)
+        inked = sum(1 for row in rows[:top] if row.strip())
+        result.check(used and used[0] == 0 and top >= 10 and inked * 4 >= top * 3,
+                     f"fbcon: the top text rows carry text ({inked} of the first {top} rows)")
+        scrolled = bool(used) and used[-1] == len(rows) - 1  # Once it scrolls, the prompt sits on the last row.
+        first_ok = re.match(r"\[\s*\d+\.\d+\] (Home OS 0\.1 \(x86_64\) booting|fbcon: \d+x\d+ text console)",
+                            rows[0]) is not None
+        result.check(scrolled or first_ok, f"fbcon: the first text row is the start of the log ({rows[0].rstrip()!r})")
+        strays = [row.rstrip() for row in rows if row.strip() and row.rstrip() not in m.output]
+        result.check(not strays, "fbcon: every text row on screen is serial log text"
+                     + (f" (not in the log: {strays[:3]!r})" if strays else ""))
+        result.check(bool(used) and rows[used[-1]].rstrip() == "homeos>",
+                     f"fbcon: screenshot shows the kernel prompt (last row {rows[used[-1]].rstrip() if used else ''!r})")
+    finally:
+        if qmp:
+            qmp.close()
+        m.kill()
+        result.log = m.output
+        try:
+            os.unlink(qmp_path)
+        except OSError:
+            pass
+        os.rmdir(qmp_dir)
+
+
 BAD_INPUT = [
     ("mb2-corrupt-tag", r"KERNEL PANIC: multiboot2: .*(size|past|exceeds|beyond|overflow)", "a corrupt multiboot2 tag"),
     ("mb2-missing-mmap", r"KERNEL PANIC: multiboot2: no memory map tag", "a missing multiboot2 memory map tag"),
@@ -250,7 +435,7 @@ def scenario_bench(result):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", help="run one scenario (ktap, prompt, inject-NAME)")
+    parser.add_argument("--only", help="run one scenario (ktap, prompt, fbcon, inject-NAME)")
     parser.add_argument("--suite", default="all", help="selftest filter for the ktap scenario")
     parser.add_argument("--bench", action="store_true")
     parser.add_argument("--jobs", type=int, default=2)
@@ -262,6 +447,7 @@ def main():
     else:
         scenarios.append(("ktap", scenario_ktap, (args.suite,)))
         scenarios.append(("prompt", scenario_prompt, ()))
+        scenarios.append(("fbcon", scenario_fbcon, ()))
         for inject, pattern, what in BAD_INPUT:
             scenarios.append(("inject-" + inject, scenario_bad_input, (inject, pattern, what)))
     if args.only:

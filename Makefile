@@ -90,7 +90,7 @@ HOST_WARNINGS := -Wall -Wextra -Wno-unused-parameter -Wno-invalid-offsetof -Wno-
 HOSTCXXFLAGS := -std=c++20 -O1 -g -Iinclude -Ikernel -Itests/unit -DHOMEOS_HOST $(HOST_WARNINGS) -MMD -MP
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-LIB_CPP  := $(sort $(wildcard kernel/lib/*.cpp))
+LIB_CPP  := $(sort $(shell find kernel/lib -name '*.cpp'))
 UNIT_CPP := $(sort $(wildcard tests/unit/*.cpp tests/unit/support/*.cpp))
 LIB_HOST_OBJS  := $(LIB_CPP:%.cpp=$(BUILD)/host/%.o)
 UNIT_OBJS      := $(UNIT_CPP:%.cpp=$(BUILD)/host/%.o)
@@ -101,9 +101,12 @@ $(BUILD)/host/%.o: %.cpp
 	@echo "  HOSTCXX $<"
 	$(Q)$(HOSTCXX) $(HOSTCXXFLAGS) $(SANITIZE) -c $< -o $@
 
-$(UNIT_BIN): $(LIB_HOST_OBJS) $(UNIT_OBJS)
+# Test fixtures (objects the host tests load) come from fragments beside the tests.
+-include $(wildcard tests/*/fixtures.mk)
+
+$(UNIT_BIN): $(LIB_HOST_OBJS) $(UNIT_OBJS) $(UNIT_FIXTURES)
 	@echo "  LINK   $@"
-	$(Q)$(HOSTCXX) $(SANITIZE) -o $@ $^ -lgtest -lgtest_main -lpthread
+	$(Q)$(HOSTCXX) $(SANITIZE) -o $@ $(LIB_HOST_OBJS) $(UNIT_OBJS) -lgtest -lgtest_main -lzstd -lpthread
 
 unit: $(UNIT_BIN)
 
@@ -116,7 +119,7 @@ $(BUILD)/bench/lib/%.o: kernel/lib/%.cpp
 	@mkdir -p $(dir $@)
 	$(Q)$(HOSTCXX) -std=c++20 -O2 -g -Iinclude -Ikernel -DHOMEOS_HOST -MMD -MP -c $< -o $@
 $(BENCH_BIN): $(LIB_CPP:kernel/lib/%.cpp=$(BUILD)/bench/lib/%.o) $(BENCH_CPP:%.cpp=$(BUILD)/bench/%.o)
-	$(Q)$(HOSTCXX) -o $@ $^ -lbenchmark -lpthread
+	$(Q)$(HOSTCXX) -o $@ $^ -lbenchmark -lzstd -lpthread
 
 bench: deps
 	$(Q)$(MAKE) -j$(JOBS) $(BENCH_BIN) iso
@@ -128,7 +131,7 @@ FUZZ_BINS := $(FUZZ_CPP:tests/fuzz/%.cpp=$(BUILD)/fuzz/%)
 $(BUILD)/fuzz/%: tests/fuzz/%.cpp $(LIB_CPP) tests/unit/support/HostSupport.cpp
 	@mkdir -p $(dir $@)
 	$(Q)clang++ -std=c++20 -O1 -g -Iinclude -Ikernel -Itests/unit -DHOMEOS_HOST -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(LIB_CPP) tests/unit/support/HostSupport.cpp
+	    -o $@ $< $(LIB_CPP) tests/unit/support/HostSupport.cpp -lzstd
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	$(Q)$(MAKE) -j$(JOBS) $(FUZZ_BINS)

@@ -413,6 +413,24 @@ BAD_INPUT = [
 ]
 
 
+def scenario_loglevel(result):
+    """loglevel=4 keeps info messages off the console but not out of the ring."""
+    m = Machine("loglevel", "panic=exit loglevel=4")
+    try:
+        if not result.check(m.wait_for(r"^homeos> ", 300) is not None, "loglevel: boots to the prompt"):
+            return
+        result.check("clock: TSC" not in m.output, "loglevel: loglevel=4 hides info messages on the console")
+        start = len(m.output)
+        m.send("dmesg\r")
+        found = m.wait_for(r"(?s).{%d}.*clock: TSC.*homeos> $" % start, 120)
+        result.check(found is not None, "loglevel: dmesg still has the info messages")
+        m.send("poweroff\r")
+        m.wait_exit(60)
+    finally:
+        m.kill()
+        result.log = m.output
+
+
 def scenario_bad_input(result, inject, pattern, what):
     m = Machine("inject-" + inject, f"inject={inject} panic=exit")
     code = m.wait_exit(300)
@@ -447,6 +465,7 @@ def main():
     else:
         scenarios.append(("ktap", scenario_ktap, (args.suite,)))
         scenarios.append(("prompt", scenario_prompt, ()))
+        scenarios.append(("loglevel", scenario_loglevel, ()))
         scenarios.append(("fbcon", scenario_fbcon, ()))
         for inject, pattern, what in BAD_INPUT:
             scenarios.append(("inject-" + inject, scenario_bad_input, (inject, pattern, what)))

@@ -101,7 +101,9 @@ $(BUILD)/host/%.o: %.cpp
 	@echo "  HOSTCXX $<"
 	$(Q)$(HOSTCXX) $(HOSTCXXFLAGS) $(SANITIZE) -c $< -o $@
 
-# Test fixtures (objects the host tests load) come from fragments beside the tests.
+# Host tools and test fixtures come from fragments beside their sources; each may add to
+# HOST_TOOLS (built before tests run) and UNIT_FIXTURES (objects the unit tests load).
+-include initramfs/initramfs.mk
 -include $(wildcard tests/*/fixtures.mk)
 
 $(UNIT_BIN): $(LIB_HOST_OBJS) $(UNIT_OBJS) $(UNIT_FIXTURES)
@@ -110,7 +112,7 @@ $(UNIT_BIN): $(LIB_HOST_OBJS) $(UNIT_OBJS) $(UNIT_FIXTURES)
 
 unit: $(UNIT_BIN)
 
-BENCH_CPP := $(sort $(wildcard tests/bench/*.cpp))
+BENCH_CPP := $(sort $(wildcard tests/bench/*.cpp)) tests/unit/support/HostSupport.cpp tests/unit/support/HostPageProvider.cpp
 BENCH_BIN := $(BUILD)/bench/host-bench
 $(BUILD)/bench/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -142,8 +144,11 @@ fuzz: deps
 # make test: everything, ending in "N passed, N failed".
 # ---------------------------------------------------------------------------
 test: deps
-	$(Q)$(MAKE) -j$(JOBS) iso unit $(FUZZ_BINS)
+	$(Q)$(MAKE) -j$(JOBS) iso unit $(FUZZ_BINS) $$($(MAKE) -s print-host-tools)
 	$(Q)bash tests/run-all.sh
+
+print-host-tools:
+	@echo $(HOST_TOOLS)
 
 clean:
 	rm -rf $(BUILD)

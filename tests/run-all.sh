@@ -46,6 +46,21 @@ for fuzzer in "$BUILD"/fuzz/fuzz_*; do
     fi
 done
 
+echo "== script tests"
+# Each tests/scripts/*.sh is one test: exit status 0 passes. They run against the built tree.
+for script in tests/scripts/*.sh; do
+    [ -f "$script" ] || continue
+    name=$(basename "$script" .sh)
+    if BUILD="$BUILD" bash "$script" > "$BUILD/results/script-$name.log" 2>&1; then
+        echo "PASS script $name"
+        count 1 0
+    else
+        echo "FAIL script $name"
+        tail -30 "$BUILD/results/script-$name.log"
+        count 0 1
+    fi
+done
+
 echo "== QEMU"
 python3 tests/qemu/harness.py
 qemu_passed=$(python3 -c "import json;print(json.load(open('$BUILD/results/qemu.json'))['passed'])" 2>/dev/null || echo 0)

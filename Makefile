@@ -144,11 +144,8 @@ fuzz: deps
 # make test: everything, ending in "N passed, N failed".
 # ---------------------------------------------------------------------------
 test: deps
-	$(Q)$(MAKE) -j$(JOBS) iso unit $(FUZZ_BINS) $$($(MAKE) -s print-host-tools)
+	$(Q)$(MAKE) -j$(JOBS) iso unit $(FUZZ_BINS) $(HOST_TOOLS)
 	$(Q)bash tests/run-all.sh
-
-print-host-tools:
-	@echo $(HOST_TOOLS)
 
 clean:
 	rm -rf $(BUILD)

@@ -21,7 +21,7 @@ KERNEL_WARNINGS := -Wall -Wextra -Werror -Wthread-safety -Wno-unused-parameter -
 KCXXFLAGS := --target=x86_64-pc-linux-gnu -std=c++20 -ffreestanding -fno-exceptions -fno-rtti \
              -mno-red-zone -mgeneral-regs-only -mcmodel=kernel -fno-pic -fno-pie -fno-stack-protector \
              -fno-threadsafe-statics -fno-use-cxa-atexit -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
-             -nostdlib -O2 -g $(KERNEL_WARNINGS) -Iinclude -Ikernel -DHOMEOS_KERNEL -MMD -MP
+             -nostdlib -O2 -g $(KERNEL_WARNINGS) -Iinclude -Ikernel -Iabi -I$(BUILD)/abi -DHOMEOS_KERNEL -MMD -MP
 KASFLAGS  := --target=x86_64-pc-linux-gnu -ffreestanding -mcmodel=kernel -fno-pic -Iinclude -Ikernel -DHOMEOS_KERNEL -MMD -MP -D__ASSEMBLY__
 
 KERNEL_CPP := $(shell find kernel -name '*.cpp' | sort)
@@ -30,9 +30,16 @@ KERNEL_OBJS := $(KERNEL_CPP:%.cpp=$(BUILD)/%.o) $(KERNEL_ASM:%.S=$(BUILD)/%.o)
 LINKER_SCRIPT := kernel/arch/x86_64/linker.ld
 
 KERNEL_ELF := $(BUILD)/homeos.elf
+ABI_CRCS   := $(BUILD)/abi/crcs.h
+
+# The CRC header is regenerated whenever abi/ changes; only files that include it rebuild.
+$(ABI_CRCS): $(wildcard abi/homeos/*.h) abi/abi-crc.py
+	@mkdir -p $(dir $@)
+	$(Q)$(PYTHON) abi/abi-crc.py --header $@
+$(KERNEL_OBJS): | $(ABI_CRCS)
 ISO        := $(BUILD)/homeos.iso
 
-.PHONY: all kernel iso run test deps unit bench fuzz clean qemu-tests
+.PHONY: all kernel iso run test deps unit bench fuzz clean modules initramfs
 all: iso
 
 deps:
@@ -70,9 +77,36 @@ $(KERNEL_ELF): $(BUILD)/ksyms.o $(BUILD)/homeos.pass1.elf
 
 kernel: $(KERNEL_ELF)
 
-$(ISO): $(KERNEL_ELF) tools/mkiso.sh
+# ---------------------------------------------------------------------------
+# Modules: every modules/<class>/<name>/ is built with the same SDK third parties use.
+# ---------------------------------------------------------------------------
+MODULE_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard modules/*/*/*.c modules/*/*/*.cpp))))
+MODULE_NAMES := $(notdir $(MODULE_DIRS))
+MODULE_KOS := $(MODULE_NAMES:%=$(BUILD)/modules/%.ko)
+ABI_FILES := $(wildcard abi/*.mk abi/*.py abi/homeos/*.h abi/runtime/*.c)
+
+define module_rule
+$(BUILD)/modules/$(notdir $(1)).ko: $(wildcard $(1)/*.c $(1)/*.cpp $(1)/*.h $(1)/module.conf) $(ABI_FILES)
+	@echo "  MODULE $(notdir $(1))"
+	$(Q)$(MAKE) -s --no-print-directory -C $(1) -f $(abspath abi/module.mk) OUT=$(abspath $(BUILD)/modules/obj/$(notdir $(1))) >/dev/null
+	$(Q)cp $(BUILD)/modules/obj/$(notdir $(1))/$(notdir $(1)).ko $$@
+endef
+$(foreach dir,$(MODULE_DIRS),$(eval $(call module_rule,$(dir))))
+
+modules: $(MODULE_KOS)
+
+# The initramfs: the in-tree modules, modules.dep/modules.alias, and etc/modules-load.
+INITRAMFS := $(BUILD)/initramfs.cpio.zst
+BOOT_MODULES := $(shell grep -v '^\s*\#' initramfs/modules-load 2>/dev/null)
+$(INITRAMFS): $(MODULE_KOS) $(BUILD)/tools/mkinitramfs initramfs/modules-load
+	@echo "  INITRAMFS $@"
+	$(Q)$(BUILD)/tools/mkinitramfs -o $@ $(MODULE_KOS:%=--module %) $(BOOT_MODULES:%=--load %)
+
+initramfs: $(INITRAMFS)
+
+$(ISO): $(KERNEL_ELF) $(INITRAMFS) tools/mkiso.sh
 	@echo "  ISO    $@"
-	$(Q)bash tools/mkiso.sh $(KERNEL_ELF) $@ ""
+	$(Q)bash tools/mkiso.sh $(KERNEL_ELF) $@ "" $(INITRAMFS)
 
 iso: $(ISO)
 

@@ -17,6 +17,9 @@
 #include <log/Log.h>
 #include <mm/Kmalloc.h>
 #include <mm/MemoryManager.h>
+#include <module/Initramfs.h>
+#include <module/ModuleService.h>
+#include <pci/Pci.h>
 #include <shell/Monitor.h>
 #include <test/KTest.h>
 #include <time/Clock.h>
@@ -206,6 +209,13 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
     klog::set_clock(clock::monotonic_ns);
     timers::init();
     x86::sti();
+
+    pci::init();
+    if (auto unpacked = initramfs::init(g_boot_info); unpacked.is_error() && unpacked.error().code() != ENOENT)
+        log_err("initramfs: not usable (%s); booting without modules", unpacked.error().name());
+    module_service::set_command_line(&g_cmdline);
+    module_service::load_boot_modules(g_cmdline.get("modules"));
+    module_service::autoload_pci();
 
     if (inject("stack-overflow")) {
         log_info("inject: overflowing the boot stack");

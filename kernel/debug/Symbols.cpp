@@ -1,6 +1,7 @@
 #include <debug/Symbols.h>
 #include <lib/Format.h>
 #include <lib/SymbolTable.h>
+#include <module/ModuleRegistry.h>
 
 extern "C" const u8 __ksyms_start[];
 extern "C" const u8 __ksyms_end[];
@@ -19,7 +20,7 @@ void describe(u64 address, char* buffer, usize capacity)
     SymbolTable::Match match;
     if (kernel_table().lookup(address, match))
         format(buffer, capacity, "%.*s+0x%llx", (int)match.name.length(), match.name.characters(), (unsigned long long)match.offset);
-    else
+    else if (!modules::describe(address, buffer, capacity))
         format(buffer, capacity, "?");
 }
 

@@ -107,23 +107,39 @@ void dump_callers()
 
 } // namespace kheap
 
-ErrorOr<void*> kmalloc(usize size)
+static ErrorOr<void*> allocate_for(usize size, void* caller)
 {
-    void* caller = __builtin_return_address(0);
     SpinlockLocker locker(kheap::g_lock);
     if (!kheap::g_heap)
         return ENOMEM;
     return kheap::g_heap->allocate(size, caller);
 }
 
-ErrorOr<void*> kzalloc(usize size)
+ErrorOr<void*> try_kmalloc(usize size) { return allocate_for(size, __builtin_return_address(0)); }
+
+ErrorOr<void*> try_kzalloc(usize size)
 {
-    void* pointer = TRY(kmalloc(size));
+    void* pointer = TRY(allocate_for(size, __builtin_return_address(0)));
     __builtin_memset(pointer, 0, size);
     return pointer;
 }
 
-void kfree(void* pointer)
+extern "C" void* kmalloc(size_t size)
+{
+    auto result = allocate_for(size, __builtin_return_address(0));
+    return result.is_error() ? nullptr : result.value();
+}
+
+extern "C" void* kzalloc(size_t size)
+{
+    auto result = allocate_for(size, __builtin_return_address(0));
+    if (result.is_error())
+        return nullptr;
+    __builtin_memset(result.value(), 0, size);
+    return result.value();
+}
+
+extern "C" void kfree(void* pointer)
 {
     if (!pointer)
         return;
@@ -136,17 +152,17 @@ void kfree(void* pointer)
 // C++ allocation: the kernel only uses the nothrow forms; a plain `new` that fails panics.
 void* operator new(size_t size, const std::nothrow_t&) noexcept
 {
-    auto result = kmalloc(size);
+    auto result = allocate_for(size, __builtin_return_address(0));
     return result.is_error() ? nullptr : result.value();
 }
 void* operator new[](size_t size, const std::nothrow_t&) noexcept
 {
-    auto result = kmalloc(size);
+    auto result = allocate_for(size, __builtin_return_address(0));
     return result.is_error() ? nullptr : result.value();
 }
 void* operator new(size_t size)
 {
-    auto result = kmalloc(size);
+    auto result = allocate_for(size, __builtin_return_address(0));
     if (result.is_error())
         panic("operator new(%zu): %s", size, result.error().name());
     return result.value();

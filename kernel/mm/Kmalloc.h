@@ -1,12 +1,17 @@
 #pragma once
 // kmalloc: slab caches for 16 B .. 8 KiB, the buddy allocator beyond. Errors, never crashes:
-// kmalloc(0) is EINVAL and an impossible size is ENOMEM.
+// try_kmalloc(0) is EINVAL and an impossible size is ENOMEM.
+//
+// The kernel uses the try_ forms. kmalloc/kzalloc/kfree are the C functions of the module ABI
+// (abi/homeos/memory.h): NULL on failure.
 #include <ktl/ErrorOr.h>
 #include <lib/SlabHeap.h>
 
-ErrorOr<void*> kmalloc(usize size);
-ErrorOr<void*> kzalloc(usize size);
-void kfree(void* pointer);
+ErrorOr<void*> try_kmalloc(usize size);
+ErrorOr<void*> try_kzalloc(usize size);
+extern "C" void* kmalloc(size_t size);
+extern "C" void* kzalloc(size_t size);
+extern "C" void kfree(void* pointer);
 
 namespace kheap {
 

@@ -2,6 +2,9 @@
 // guard hooks. operator new/delete live with kmalloc.
 #include <Panic.h>
 #include <ktl/Types.h>
+#include <new>
+
+const std::nothrow_t std::nothrow {};
 
 extern "C" {
 

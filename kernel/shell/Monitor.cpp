@@ -7,6 +7,12 @@
 #include <log/Log.h>
 #include <lib/Format.h>
 #include <mm/Kmalloc.h>
+#include <module/Initramfs.h>
+#include <module/ModuleLoader.h>
+#include <module/ModuleRegistry.h>
+#include <module/ModuleService.h>
+#include <lib/ModInfo.h>
+#include <lib/elf/ElfObject.h>
 #include <shell/Monitor.h>
 #include <test/KTest.h>
 #include <time/Clock.h>
@@ -67,6 +73,70 @@ void read_line(char* line, usize capacity)
 }
 }
 
+void list_directory(StringView path)
+{
+    if (!initramfs::is_available()) {
+        print("ls: no initramfs\n");
+        return;
+    }
+    auto node = initramfs::root().lookup(path);
+    if (node.is_error()) {
+        print("ls: %.*s: %s\n", (int)path.length(), path.characters(), node.error().name());
+        return;
+    }
+    if (!node.value()->is_directory()) {
+        print("%.*s\n", (int)path.length(), path.characters());
+        return;
+    }
+    node.value()->for_each_child([](const RamTree::Node& child) {
+        print("%.*s%s\n", (int)child.name().length(), child.name().characters(), child.is_directory() ? "/" : "");
+    });
+}
+
+void show_modinfo(StringView name)
+{
+    char path[128];
+    format(path, sizeof(path), "lib/modules/%.*s.ko", (int)name.length(), name.characters());
+    if (!initramfs::is_available()) {
+        print("modinfo: no initramfs\n");
+        return;
+    }
+    auto image = initramfs::root().read_file(path);
+    if (image.is_error()) {
+        print("modinfo: %s: %s\n", path, image.error().name());
+        return;
+    }
+    // Print the raw key=value strings of .modinfo, found by scanning for the section's content.
+    ElfError error;
+    auto object = ElfObject::parse(image.value(), error);
+    if (object.is_error()) {
+        print("modinfo: %.*s\n", (int)error.message().length(), error.message().characters());
+        return;
+    }
+    auto index = object.value().find_section(".modinfo");
+    if (index.is_error()) {
+        print("modinfo: %s has no .modinfo\n", path);
+        return;
+    }
+    print("filename:       /%s\n", path);
+    auto data = object.value().section_data(index.value());
+    usize start = 0;
+    for (usize i = 0; i <= data.size(); ++i) {
+        if (i == data.size() || data[i] == 0) {
+            if (i > start) {
+                StringView entry((const char*)data.data() + start, i - start);
+                isize eq = entry.find('=');
+                if (eq > 0)
+                    print("%-15.*s %.*s\n", (int)eq + 1, entry.characters(), (int)(entry.length() - eq - 1), entry.characters() + eq + 1);
+            }
+            start = i + 1;
+        }
+    }
+}
+}
+
+namespace monitor {
+
 bool execute(const char* text)
 {
     StringView line = trim(StringView(text));
@@ -86,6 +156,12 @@ bool execute(const char* text)
               "  uptime             time since the bootloader hand-off\n"
               "  suites             the registered selftest suites\n"
               "  selftest <suite>   run a suite, a comma list, or all (KTAP output)\n"
+              "  lsmod              loaded modules, sizes and users\n"
+              "  insmod <name> [k=v...]  load /lib/modules/<name>.ko and its dependencies\n"
+              "  rmmod <name>       unload a module\n"
+              "  modinfo <name>     a module's .modinfo\n"
+              "  kallsyms           kernel exports and module symbols\n"
+              "  ls [dir]           list the initramfs root\n"
               "  poweroff, reboot\n");
     } else if (command == "mem") {
         kheap::dump_stats();
@@ -111,6 +187,29 @@ bool execute(const char* text)
         filter[n] = 0;
         int failures = ktest::run_suites(filter);
         print("selftest: %d failed\n", failures);
+    } else if (command == "lsmod") {
+        modules::print_lsmod();
+    } else if (command == "insmod") {
+        isize space = argument.find(' ');
+        StringView name = space < 0 ? argument : argument.substring(0, (usize)space);
+        StringView params = space < 0 ? StringView() : trim(argument.substring((usize)space + 1));
+        auto result = module_service::load_by_name(name, params);
+        if (result.is_error())
+            print("insmod: %.*s: %s (%s)\n", (int)name.length(), name.characters(), result.error().name(), ModuleLoader::last_error());
+        else
+            print("insmod: %.*s loaded\n", (int)name.length(), name.characters());
+    } else if (command == "rmmod") {
+        auto result = ModuleLoader::unload(argument);
+        if (result.is_error())
+            print("rmmod: %.*s: %s (%s)\n", (int)argument.length(), argument.characters(), result.error().name(), ModuleLoader::last_error());
+        else
+            print("rmmod: %.*s unloaded\n", (int)argument.length(), argument.characters());
+    } else if (command == "modinfo") {
+        show_modinfo(argument);
+    } else if (command == "kallsyms") {
+        modules::print_kallsyms();
+    } else if (command == "ls") {
+        list_directory(argument.is_empty() ? StringView("/") : argument);
     } else if (command == "poweroff") {
         print("powering off\n");
         qemu_exit::exit(0);

@@ -2,6 +2,7 @@
 #include <lib/Ktap.h>
 #include <log/Log.h>
 #include <mm/Kmalloc.h>
+#include <module/ModuleRegistry.h>
 #include <test/KTest.h>
 
 extern "C" const ktest::Suite* const __ktest_suites_start[];
@@ -94,13 +95,33 @@ void Test::log(const char* fmt, ...)
         g_writer->diagnostic(text);
 }
 
-usize suite_count() { return (usize)(__ktest_suites_end - __ktest_suites_start); }
-const Suite* suite_at(usize index) { return __ktest_suites_start[index]; }
+usize suite_count()
+{
+    usize count = (usize)(__ktest_suites_end - __ktest_suites_start);
+    for (auto& module : modules::list())
+        count += module.suites().size();
+    return count;
+}
+
+// Kernel suites first, then each loaded module's, in load order.
+const Suite* suite_at(usize index)
+{
+    usize kernel = (usize)(__ktest_suites_end - __ktest_suites_start);
+    if (index < kernel)
+        return __ktest_suites_start[index];
+    index -= kernel;
+    for (auto& module : modules::list()) {
+        if (index < module.suites().size())
+            return module.suites()[index];
+        index -= module.suites().size();
+    }
+    return nullptr;
+}
 
 int run_suites(const char* filter)
 {
     usize total = suite_count();
-    auto selected = kmalloc(sizeof(const Suite*) * (total ? total : 1));
+    auto selected = try_kmalloc(sizeof(const Suite*) * (total ? total : 1));
     if (selected.is_error()) {
         log_err("selftest: cannot allocate the suite list");
         return 1;
@@ -108,8 +129,8 @@ int run_suites(const char* filter)
     auto** list = (const Suite**)selected.value();
     usize count = 0;
     for (usize i = 0; i < total; ++i)
-        if (filter_matches(filter, __ktest_suites_start[i]->name))
-            list[count++] = __ktest_suites_start[i];
+        if (filter_matches(filter, suite_at(i)->name))
+            list[count++] = suite_at(i);
     if (count == 0)
         log_warn("selftest: no suite matches '%s'", filter);
     int failures = run_list(list, count);

@@ -27,6 +27,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 KERNEL = os.path.join(BUILD, "homeos.elf")
+INITRAMFS = os.path.join(BUILD, "initramfs.cpio.zst")
 QEMU = os.environ.get("QEMU", "qemu-system-x86_64")
 
 EXIT_SELFTEST_PASS = (0x10 << 1) | 1
@@ -52,10 +53,11 @@ def make_iso(name, cmdline):
     os.makedirs(iso_dir, exist_ok=True)
     iso = os.path.join(iso_dir, name + ".iso")
     stamp = iso + ".cmdline"
+    inputs = [KERNEL] + ([INITRAMFS] if os.path.exists(INITRAMFS) else [])
     fresh = (os.path.exists(iso) and os.path.exists(stamp) and open(stamp).read() == cmdline
-             and os.path.getmtime(iso) >= os.path.getmtime(KERNEL))
+             and all(os.path.getmtime(iso) >= os.path.getmtime(path) for path in inputs))
     if not fresh:
-        subprocess.run(["bash", os.path.join(ROOT, "tools/mkiso.sh"), KERNEL, iso, cmdline], check=True)
+        subprocess.run(["bash", os.path.join(ROOT, "tools/mkiso.sh"), KERNEL, iso, cmdline] + inputs[1:], check=True)
         with open(stamp, "w") as f:
             f.write(cmdline)
     return iso

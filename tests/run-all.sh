@@ -34,7 +34,10 @@ for fuzzer in "$BUILD"/fuzz/fuzz_*; do
     [ -x "$fuzzer" ] || continue
     name=$(basename "$fuzzer")
     corpus="tests/fuzz/corpus/${name#fuzz_}"
-    args=(-runs=20000 -seed=1)
+    # New inputs go to a scratch directory first, so test runs never grow the committed corpus.
+    scratch="$BUILD/fuzz/new-$name"
+    mkdir -p "$scratch"
+    args=(-runs=20000 -seed=1 "$scratch")
     [ -d "$corpus" ] && args+=("$corpus")
     if "$fuzzer" "${args[@]}" > "$BUILD/results/$name.log" 2>&1; then
         echo "PASS fuzz smoke $name"

@@ -257,21 +257,33 @@ ErrorOr<Translation> translate(VirtAddr virt)
 
 static ErrorOr<void*> map_device(PhysAddr phys, u64 size, PageFlags cache)
 {
-    if (!size)
+    u64 last;
+    if (!size || add_overflows(phys, size - 1, &last) || last >= PageTableEntry::MaxPhysicalAddress)
         return EINVAL;
     u64 start = align_down(phys, PAGE_SIZE);
-    u64 end = align_up(phys + size, PAGE_SIZE);
+    u64 end = align_up(last + 1, PAGE_SIZE);
     SpinlockLocker locker(g_table_lock);
     for (u64 page = start; page < end; page += PAGE_SIZE) {
         auto result = g_kernel_table->map(DIRECT_MAP_BASE + page, page, PageFlags::Writable | PageFlags::NoExecute | cache);
-        // Already mapped (a second driver, or RAM-backed): the direct-map address is still right.
-        if (result.is_error() && result.error().code() != EEXIST)
-            return result.release_error();
+        if (!result.is_error())
+            continue;
+        // Already mapped: by an earlier driver (fine) or as RAM in the direct map (then the
+        // caller gets the cached mapping; device memory never overlaps RAM on sane firmware).
+        if (result.error().code() == EEXIST)
+            continue;
+        // Undo this call's pages, so a failure leaves no half-mapped device behind.
+        for (u64 undo = start; undo < page; undo += PAGE_SIZE) {
+            auto t = g_kernel_table->translate(DIRECT_MAP_BASE + undo);
+            if (!t.is_error() && has_flag(t.value().flags, PageFlags::CacheDisable | PageFlags::WriteThrough) == has_flag(cache, PageFlags::CacheDisable | PageFlags::WriteThrough))
+                (void)g_kernel_table->unmap(DIRECT_MAP_BASE + undo);
+        }
+        return result.release_error();
     }
     return (void*)(DIRECT_MAP_BASE + phys);
 }
 
 ErrorOr<void*> map_mmio(PhysAddr phys, u64 size) { return map_device(phys, size, PageFlags::CacheDisable | PageFlags::WriteThrough); }
+// Write-through: writes reach the screen promptly, reads (scrolling) still hit the cache.
 ErrorOr<void*> map_framebuffer(PhysAddr phys, u64 size) { return map_device(phys, size, PageFlags::WriteThrough); }
 
 } // namespace mm

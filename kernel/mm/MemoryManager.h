@@ -43,7 +43,7 @@ ErrorOr<void> protect(VirtAddr, PageFlags);
 ErrorOr<Translation> translate(VirtAddr);
 // Maps device memory uncached into the direct-map range and returns its virtual address.
 ErrorOr<void*> map_mmio(PhysAddr, u64 size);
-// Maps the framebuffer write-combining-ish (uncached for now) and returns its address.
+// Maps the framebuffer write-through and returns its address.
 ErrorOr<void*> map_framebuffer(PhysAddr, u64 size);
 
 struct Layout {

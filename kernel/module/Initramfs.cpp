@@ -12,7 +12,6 @@
 namespace initramfs {
 
 namespace {
-alignas(RamTree) u8 g_tree_storage[sizeof(RamTree)];
 RamTree* g_tree = nullptr;
 void* g_archive = nullptr; // the decoded archive; the tree borrows file data from it
 Stats g_stats;
@@ -66,16 +65,20 @@ ErrorOr<void> unpack(ReadonlyBytes compressed)
         vmalloc::free(buffer.value());
         return fail(ENOMEM, "out of memory for the root tree");
     }
-    auto* new_tree = new (g_tree_storage + 0) RamTree(tree.release_value());
+    auto* new_tree = new (std::nothrow) RamTree(tree.release_value());
+    if (!new_tree) {
+        vmalloc::free(buffer.value());
+        return fail(ENOMEM, "out of memory for the root tree");
+    }
     if (auto populated = new_tree->populate_from_cpio(ReadonlyBytes((const u8*)buffer.value(), decoded.value())); populated.is_error()) {
         auto error = fail(populated.error().code(), "corrupt cpio archive (%s)", populated.error().name());
-        new_tree->~RamTree();
+        delete new_tree;
         vmalloc::free(buffer.value());
         return error;
     }
     // Replace a previous root only once the new one is complete.
     if (g_tree) {
-        g_tree->~RamTree();
+        delete g_tree;
         vmalloc::free(g_archive);
     }
     g_tree = new_tree;

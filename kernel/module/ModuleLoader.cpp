@@ -327,10 +327,12 @@ ErrorOr<Module*> load_elf(ReadonlyBytes image, StringView params)
 
     // Listed before init runs, so backtraces and log prefixes from init name the module.
     modules::list().append(*module);
+    modules::set_current(module);
     for (auto* ctor : ctors)
         ctor();
     if (init.size()) {
         int result = init[0]();
+        modules::set_current(nullptr);
         if (result != 0) {
             modules::list().remove(*module);
             pci::unregister_drivers_in(module->m_base, module->m_base + module->m_size);
@@ -339,6 +341,7 @@ ErrorOr<Module*> load_elf(ReadonlyBytes image, StringView params)
             return fail(refuse(code, "%.*s: module_init failed with %d (%s)", name_length, name.characters(), result, errno_name(code)));
         }
     }
+    modules::set_current(nullptr);
     module->m_live = true;
     CommandLine options;
     if (!options.parse(params).is_error() && options.get_bool("selftest") && module->m_suites.size()) {
@@ -390,10 +393,12 @@ ErrorOr<void> ModuleLoader::unload(StringView name)
         return refuse(ENOENT, "%.*s: not loaded", (int)name.length(), name.characters());
     if (module->use_count() > 0)
         return refuse(EBUSY, "%.*s: in use by %u module(s)", (int)name.length(), name.characters(), module->use_count());
+    modules::set_current(module);
     if (module->m_exit)
         module->m_exit();
     for (usize i = module->m_fini_array.size(); i > 0; --i)
         module->m_fini_array[i - 1]();
+    modules::set_current(nullptr);
     // A driver the module forgot to unregister would leave the PCI core calling freed code.
     pci::unregister_drivers_in(module->m_base, module->m_base + module->m_size);
     modules::list().remove(*module);

@@ -37,7 +37,11 @@ namespace modules {
 
 namespace {
 ModuleList g_list;
+Module* g_current = nullptr;
 }
+
+void set_current(Module* module) { g_current = module; }
+Module* current() { return g_current; }
 
 ModuleList& list() { return g_list; }
 
@@ -60,6 +64,8 @@ Module* find_by_address(u64 address)
 const char* name_for_address(u64 address)
 {
     auto* module = find_by_address(address);
+    if (!module)
+        module = g_current;
     return module ? module->name_cstr() : nullptr;
 }
 

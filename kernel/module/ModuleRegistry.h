@@ -18,6 +18,10 @@ bool describe(u64 address, char* buffer, usize capacity);
 // A symbol exported by a live module, and the module that exports it.
 const homeos_export* find_export(StringView name, Module** owner);
 usize count();
+// The module whose init or exit is running: names log lines whose caller address is not in the
+// module (a tail call from module code into homeos_log returns straight to the loader).
+void set_current(Module*);
+Module* current();
 
 // Prints one line per module: name, size, use count, users.
 void print_lsmod();

@@ -4,6 +4,8 @@
 
 static int64_t count = 3;
 static bool verbose = false;
+static bool fail_init = false;
+MODULE_PARAM_BOOL(fail_init, "make module_init fail with -EIO (for the loader's tests)");
 static char greeting[32] = "hello";
 MODULE_PARAM_INT(count, 0, 100, "how many allocations to make at init");
 MODULE_PARAM_BOOL(verbose, "log every allocation");
@@ -19,6 +21,8 @@ static void on_tick(struct homeos_timer* timer, void* context) { ++*(int*)contex
 
 static int hello_init(void)
 {
+    if (fail_init)
+        return -5; /* -EIO */
     for (int64_t i = 0; i < count; ++i) {
         blocks[i] = kmalloc(64 + 64 * (size_t)i);
         if (!blocks[i])

@@ -126,8 +126,11 @@ void show_modinfo(StringView name)
             if (i > start) {
                 StringView entry((const char*)data.data() + start, i - start);
                 isize eq = entry.find('=');
-                if (eq > 0)
-                    print("%-15.*s %.*s\n", (int)eq + 1, entry.characters(), (int)(entry.length() - eq - 1), entry.characters() + eq + 1);
+                if (eq > 0) {
+                    char key[40];
+                    format(key, sizeof(key), "%.*s:", (int)eq, entry.characters());
+                    print("%-15s %.*s\n", key, (int)(entry.length() - eq - 1), entry.characters() + eq + 1);
+                }
             }
             start = i + 1;
         }

@@ -415,6 +415,72 @@ BAD_INPUT = [
 ]
 
 
+def drive(m, result, command, expect, what, timeout=120):
+    """Sends one prompt command and checks that `expect` (a regex) appears before the next prompt."""
+    start = len(m.output)
+    m.send(command + "\r")
+    done = m.wait_for(r"(?s).{%d}.*homeos> $" % start, timeout)
+    found = done is not None and re.search(expect, m.output[start:]) is not None
+    result.check(found, what)
+    return m.output[start:]
+
+
+def scenario_virtio_rng(result):
+    """A QEMU virtio-rng device: autoload by modalias, module selftests, rmmod/insmod rebinding."""
+    m = Machine("virtio-rng", "panic=exit virtio_rng.selftest=1", extra=("-device", "virtio-rng-pci"))
+    try:
+        if not result.check(m.wait_for(r"^homeos> ", 300) is not None, "virtio-rng: boots to the prompt"):
+            return
+        text = m.output
+        result.check(re.search(r"module: autoloading virtio_rng for 00:\w\w\.\d \(pci:v00001AF4d00001005", text) is not None,
+                     "autoload: the device's modalias loads virtio_rng from modules.alias")
+        result.check(re.search(r"\[virtio_rng\] virtio-rng: 1af4:1005 queue size \d+, read 64 bytes of entropy: [0-9a-f]{16}", text)
+                     is not None, "virtio-rng: the driver reads entropy from the device")
+        result.check(re.search(r"pci: 00:\w\w\.\d bound to virtio_rng", text) is not None, "pci: the device is bound to the driver")
+        plan, cases, suites, errors = parse_ktap(text)
+        for suite, name, ok, skip in cases:
+            result.check(ok, f"module ktap {suite}.{name}")
+        result.check(any(s == "virtio_rng" for s, _ in suites) and not errors, "module selftests: selftest=1 prints KTAP")
+        drive(m, result, "lsmod", r"virtio_rng\s+\d+\s+0", "lsmod: lists virtio_rng")
+        drive(m, result, "suites", r"virtio_rng\s+2 cases", "suites: module suites appear in the kernel's list")
+        drive(m, result, "kallsyms", r"t virtio_rng_probe\s+\[virtio_rng\]", "kallsyms: lists module symbols")
+        drive(m, result, "rmmod virtio_rng", r"removed after \d+ bytes[\s\S]*unbound from virtio_rng[\s\S]*rmmod: virtio_rng unloaded",
+              "rmmod: the driver unbinds and the module unloads")
+        drive(m, result, "lsmod", r"^(?![\s\S]*virtio_rng)", "lsmod: virtio_rng is gone")
+        drive(m, result, "insmod virtio_rng", r"bound to virtio_rng[\s\S]*insmod: virtio_rng loaded", "insmod: the driver binds again")
+        m.send("poweroff\r")
+        m.wait_exit(60)
+    finally:
+        m.kill()
+        result.log = m.output
+
+
+def scenario_module_prompt(result):
+    """insmod/rmmod/lsmod/modinfo at the prompt: dependencies, use counts, refusals."""
+    m = Machine("module-prompt", "panic=exit")
+    try:
+        if not result.check(m.wait_for(r"^homeos> ", 300) is not None, "modules: boots to the prompt"):
+            return
+        result.check(re.search(r"initramfs: \d+ KiB compressed -> \d+ KiB, \d+ files", m.output) is not None,
+                     "initramfs: unpacked at boot")
+        drive(m, result, "ls /lib/modules", r"hello\.ko[\s\S]*modules\.dep", "ls: the initramfs root holds the modules")
+        drive(m, result, "modinfo hello", r"license:\s+MIT[\s\S]*abi:\s+1\.0[\s\S]*parm:\s+count:", "modinfo: shows .modinfo")
+        drive(m, result, "insmod hello_user", r"\[hello\] hello from a module[\s\S]*hello_add\(40, 2\) = 42[\s\S]*insmod: hello_user loaded",
+              "insmod: loads hello first (modules.dep), then hello_user")
+        drive(m, result, "lsmod", r"hello\s+\d+\s+1\s+hello_user", "lsmod: hello is used by hello_user")
+        drive(m, result, "rmmod hello", r"rmmod: hello: EBUSY", "rmmod: a module in use is refused with EBUSY")
+        drive(m, result, "rmmod hello_user", r"destructor ran[\s\S]*rmmod: hello_user unloaded", "rmmod: C++ destructors run at unload")
+        drive(m, result, "rmmod hello", r"\[hello\] goodbye[\s\S]*rmmod: hello unloaded", "rmmod: module_exit runs")
+        drive(m, result, "insmod hello count=500", r"parameter 'count': outside[\s\S]*insmod: hello: EINVAL", "insmod: parameters are range-checked")
+        drive(m, result, "insmod hello count=7 greeting=hi", r"\[hello\] hi from a module: count=7", "insmod: parameters reach the module")
+        drive(m, result, "insmod nosuch", r"insmod: nosuch: ENOENT", "insmod: a missing module is ENOENT")
+        m.send("poweroff\r")
+        m.wait_exit(60)
+    finally:
+        m.kill()
+        result.log = m.output
+
+
 def scenario_loglevel(result):
     """loglevel=4 keeps info messages off the console but not out of the ring."""
     m = Machine("loglevel", "panic=exit loglevel=4")
@@ -468,6 +534,8 @@ def main():
         scenarios.append(("ktap", scenario_ktap, (args.suite,)))
         scenarios.append(("prompt", scenario_prompt, ()))
         scenarios.append(("loglevel", scenario_loglevel, ()))
+        scenarios.append(("virtio-rng", scenario_virtio_rng, ()))
+        scenarios.append(("module-prompt", scenario_module_prompt, ()))
         scenarios.append(("fbcon", scenario_fbcon, ()))
         for inject, pattern, what in BAD_INPUT:
             scenarios.append(("inject-" + inject, scenario_bad_input, (inject, pattern, what)))

@@ -187,7 +187,7 @@ MapResolver kernel_resolver()
 
 // Host data and trampolines the executed fixtures link against, in a MAP_32BIT block so
 // PC32 references from the module (also MAP_32BIT) reach them.
-extern "C" int host_add_impl(int a, int b) { return a + b; }
+int host_add_impl(int a, int b) { return a + b; }
 
 struct HostBlock {
     u8* base { nullptr };
@@ -1042,6 +1042,20 @@ TEST(ElfRelocate, ResolverErrorIsPassedOn)
     ASSERT_TRUE(result.is_error());
     EXPECT_EQ(result.error().code(), EACCES);
     EXPECT_NE(std::string(module.error.c_str()).find("'printk' failed: EACCES"), std::string::npos) << module.error.c_str();
+}
+
+TEST(ElfRelocate, LayoutFromAnotherObjectRefused)
+{
+    BufferModule kmod;
+    ASSERT_TRUE(kmod.prepare("kmod")) << kmod.error.c_str();
+    BufferModule other;
+    ASSERT_TRUE(other.prepare("run_got")) << other.error.c_str();
+    other.place(KTEXT, KRODATA, KDATA);
+    auto resolver = kernel_resolver();
+    auto result = Relocator::relocate(*kmod.object, *other.layout, other.memory, resolver, kmod.error);
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), EINVAL);
+    EXPECT_NE(std::string(kmod.error.c_str()).find("different object"), std::string::npos) << kmod.error.c_str();
 }
 
 TEST(ElfRelocate, UnknownRelocationType)

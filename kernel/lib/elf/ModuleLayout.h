@@ -80,6 +80,7 @@ public:
     u64 region_alignment(ModuleRegion region) const { return m_region_alignment[usize(region)]; }
 
     usize section_count() const { return m_section_count; }
+    usize symbol_count() const { return m_symbol_count; }
     SectionPlacement placement(usize section_index) const;
     bool is_loaded(usize section_index) const { return placement(section_index).loaded; }
 

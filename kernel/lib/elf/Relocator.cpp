@@ -52,9 +52,9 @@ ErrorOr<void> Relocator::relocate(const ElfObject& object, const ModuleLayout& l
 
 ErrorOr<void> Relocator::check_memory()
 {
-    if (m_layout.section_count() != m_object.section_count())
-        return m_error.fail(EINVAL, "layout was planned for a different object (", m_layout.section_count(), " sections, object has ",
-            m_object.section_count(), ")");
+    if (m_layout.section_count() != m_object.section_count() || m_layout.symbol_count() != m_object.symbol_count())
+        return m_error.fail(EINVAL, "layout was planned for a different object (", m_layout.section_count(), " sections and ",
+            m_layout.symbol_count(), " symbols; object has ", m_object.section_count(), " and ", m_object.symbol_count(), ")");
     for (usize r = 0; r < MODULE_REGION_COUNT; ++r) {
         auto region = ModuleRegion(r);
         auto& memory = m_memory[region];
@@ -112,10 +112,11 @@ ErrorOr<u64> Relocator::symbol_value(u32 symbol_index)
     auto resolved = m_resolver.resolve(symbol.name);
     if (!resolved.is_error())
         return resolved.value();
-    if (symbol.binding == SymbolBinding::Weak)
-        return u64(0);
-    if (resolved.error().code() == ENOENT)
+    if (resolved.error().code() == ENOENT) {
+        if (symbol.binding == SymbolBinding::Weak)
+            return u64(0);
         return m_error.fail(ENOENT, "unresolved symbol '", symbol.name, "'");
+    }
     return m_error.fail(Errno::ErrnoCode(resolved.error().code()), "resolving symbol '", symbol.name, "' failed: ", resolved.error().name());
 }
 

@@ -13,7 +13,7 @@
 //        GOTPCRELX and REX_GOTPCRELX (the GOT slot gets S, the field G + GOT + A - P; the
 //        instruction is left unrelaxed).
 //   Symbol values: defined -> final section address + st_value; SHN_ABS -> st_value;
-//   undefined -> resolver (a weak undefined symbol the resolver does not know is 0).
+//   undefined -> resolver (a weak undefined symbol the resolver answers ENOENT for is 0).
 //
 // Errors: unknown relocation type, a relocation outside its section -> ENOEXEC; a value that does
 // not fit its field -> ERANGE; unresolved symbol -> ENOENT. Each names the site

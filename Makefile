@@ -32,9 +32,11 @@ LINKER_SCRIPT := kernel/arch/x86_64/linker.ld
 KERNEL_ELF := $(BUILD)/homeos.elf
 ABI_CRCS   := $(BUILD)/abi/crcs.h
 
-# The CRC header is regenerated whenever abi/ changes; only files that include it rebuild.
-$(ABI_CRCS): $(wildcard abi/homeos/*.h) abi/abi-crc.py
+# The CRC header is regenerated whenever abi/ changes; only files that include it rebuild. The
+# build fails here if abi/ changed incompatibly against the committed baseline without a bump.
+$(ABI_CRCS): $(wildcard abi/homeos/*.h) abi/abi-crc.py abi/baseline.txt
 	@mkdir -p $(dir $@)
+	$(Q)$(PYTHON) abi/abi-crc.py --check abi/baseline.txt
 	$(Q)$(PYTHON) abi/abi-crc.py --header $@
 $(KERNEL_OBJS): | $(ABI_CRCS)
 ISO        := $(BUILD)/homeos.iso

@@ -1,7 +1,12 @@
 // mkinitramfs: builds the Home OS initramfs, a zstd-compressed cpio "newc" archive.
 //
 //   mkinitramfs -o OUT.cpio.zst [--level N] [--root DIR] [--module PATH.ko[.zst]]...
-//               [--load NAME]... [--compress-modules]
+//               [--load NAME]... [--compress-modules] [--package MANIFEST]... [--kernel-abi M.m]
+//
+// --package installs a third-party module package (abi/module.mk's `package` target): the
+// manifest names a .ko.zst beside it; its size and sha256 must match, the manifest's name and
+// abi must agree with the module's own .modinfo, and with --kernel-abi the module's ABI must be
+// loadable by that kernel (same major, minor not newer). A package that fails any check is refused.
 //
 // The archive holds, sorted by path:
 //   - the tree under --root (regular files, directories and symlinks, with their permissions);
@@ -334,11 +339,103 @@ void write_file(const std::string& path, const std::string& bytes)
     }
 }
 
+// SHA-256 (FIPS 180-4), for package manifests.
+std::string sha256_hex(const std::string& data)
+{
+    static const u32 k[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
+        0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
+        0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+        0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
+        0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+        0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2 };
+    u32 h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+    std::string message = data;
+    u64 bits = u64(data.size()) * 8;
+    message += char(0x80);
+    while (message.size() % 64 != 56) message += char(0);
+    for (int i = 7; i >= 0; --i) message += char((bits >> (i * 8)) & 0xff);
+    auto rotr = [](u32 x, int n) { return (x >> n) | (x << (32 - n)); };
+    for (size_t chunk = 0; chunk < message.size(); chunk += 64) {
+        u32 w[64];
+        for (int i = 0; i < 16; ++i)
+            w[i] = (u32(u8(message[chunk + i * 4])) << 24) | (u32(u8(message[chunk + i * 4 + 1])) << 16)
+                | (u32(u8(message[chunk + i * 4 + 2])) << 8) | u32(u8(message[chunk + i * 4 + 3]));
+        for (int i = 16; i < 64; ++i) {
+            u32 s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            u32 s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        u32 a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+        for (int i = 0; i < 64; ++i) {
+            u32 t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
+            u32 t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+            hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+        }
+        h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+    }
+    char out[65];
+    for (int i = 0; i < 8; ++i) snprintf(out + i * 8, 9, "%08x", h[i]);
+    return std::string(out, 64);
+}
+
+std::string read_whole_file(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in) die("cannot read %s: %s", path.c_str(), strerror(errno));
+    std::ostringstream data;
+    data << in.rdbuf();
+    return data.str();
+}
+
+std::pair<int, int> parse_abi(const std::string& text, const std::string& where)
+{
+    int major = 0, minor = 0;
+    char extra = 0;
+    if (sscanf(text.c_str(), "%d.%d%c", &major, &minor, &extra) != 2) die("%s: ABI version '%s' is not M.m", where.c_str(), text.c_str());
+    return { major, minor };
+}
+
+// Checks a package manifest and returns the path of its module file.
+std::string check_package(const std::string& manifest_path, const std::string& kernel_abi)
+{
+    std::map<std::string, std::string> fields;
+    std::istringstream lines(read_whole_file(manifest_path));
+    for (std::string line; std::getline(lines, line);) {
+        auto eq = line.find('=');
+        if (line.empty() || eq == std::string::npos) continue;
+        fields.emplace(line.substr(0, eq), line.substr(eq + 1));
+    }
+    auto need = [&](const char* key) -> const std::string& {
+        auto it = fields.find(key);
+        if (it == fields.end()) die("package %s: manifest has no %s=", manifest_path.c_str(), key);
+        return it->second;
+    };
+    if (need("format") != "homeos-module-package-1") die("package %s: unknown manifest format '%s'", manifest_path.c_str(), need("format").c_str());
+    const std::string& file = need("file");
+    if (file.find('/') != std::string::npos) die("package %s: file= must name a file beside the manifest", manifest_path.c_str());
+    auto slash = manifest_path.rfind('/');
+    std::string module_path = (slash == std::string::npos ? std::string() : manifest_path.substr(0, slash + 1)) + file;
+    std::string bytes = read_whole_file(module_path);
+    if (std::to_string(bytes.size()) != need("size"))
+        die("package %s: %s is %zu bytes, the manifest says %s", manifest_path.c_str(), file.c_str(), bytes.size(), need("size").c_str());
+    if (sha256_hex(bytes) != need("sha256"))
+        die("package %s: sha256 of %s does not match the manifest (corrupt or tampered)", manifest_path.c_str(), file.c_str());
+    auto [major, minor] = parse_abi(need("abi"), manifest_path);
+    if (!kernel_abi.empty()) {
+        auto [kernel_major, kernel_minor] = parse_abi(kernel_abi, "--kernel-abi");
+        if (major != kernel_major || minor > kernel_minor)
+            die("package %s: module ABI %d.%d cannot load on kernel ABI %d.%d", manifest_path.c_str(), major, minor, kernel_major, kernel_minor);
+    }
+    return module_path;
+}
+
 [[noreturn]] void usage(int status)
 {
     fprintf(status ? stderr : stdout,
         "usage: mkinitramfs -o OUT.cpio.zst [--level N] [--root DIR] [--module PATH.ko[.zst]]...\n"
-        "                   [--load NAME]... [--compress-modules]\n");
+        "                   [--load NAME]... [--compress-modules] [--package MANIFEST]... [--kernel-abi M.m]\n");
     exit(status);
 }
 
@@ -347,7 +444,8 @@ void write_file(const std::string& path, const std::string& bytes)
 int main(int argc, char** argv)
 {
     std::string output, root;
-    std::vector<std::string> module_paths, load;
+    std::vector<std::string> module_paths, load, packages;
+    std::string kernel_abi;
     int level = ZSTD_CLEVEL_DEFAULT;
     bool compress_modules = false;
 
@@ -369,6 +467,8 @@ int main(int argc, char** argv)
         else if (arg == "--module") module_paths.push_back(value());
         else if (arg == "--load") load.push_back(value());
         else if (arg == "--compress-modules") compress_modules = true;
+        else if (arg == "--package") packages.push_back(value());
+        else if (arg == "--kernel-abi") kernel_abi = value();
         else if (arg == "-h" || arg == "--help") usage(0);
         else {
             fprintf(stderr, "mkinitramfs: unknown argument '%s'\n", arg.c_str());
@@ -380,9 +480,22 @@ int main(int argc, char** argv)
     std::map<std::string, Entry> entries;
     if (!root.empty()) add_root(entries, root, "");
 
+    // Packages are checked before anything is built; their modules must agree with the manifest.
+    std::map<std::string, std::string> package_names;
+    for (auto& manifest : packages) {
+        std::string path = check_package(manifest, kernel_abi);
+        module_paths.push_back(path);
+        std::istringstream lines(read_whole_file(manifest));
+        for (std::string line; std::getline(lines, line);)
+            if (line.rfind("name=", 0) == 0) package_names[path] = line.substr(5);
+    }
+
     std::map<std::string, Module> modules;
     for (auto& path : module_paths) {
         Module module = load_module(path, compress_modules, level);
+        if (package_names.count(path) && package_names[path] != module.name)
+            die("package for %s: manifest name '%s' differs from the module's .modinfo name '%s'", path.c_str(), package_names[path].c_str(),
+                module.name.c_str());
         auto [it, inserted] = modules.emplace(module.name, module);
         if (!inserted) die("two modules are named '%s': %s and %s", module.name.c_str(), it->second.source.c_str(), path.c_str());
     }

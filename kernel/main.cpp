@@ -21,6 +21,7 @@
 #include <module/ModuleService.h>
 #include <pci/Pci.h>
 #include <shell/Monitor.h>
+#include <test/Benchmarks.h>
 #include <test/KTest.h>
 #include <time/Clock.h>
 #include <time/Hpet.h>
@@ -225,6 +226,9 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
     u64 boot_ns = clock::since_boot_entry_ns();
     log_notice("boot: init complete %llu.%03llu ms after the bootloader hand-off", (unsigned long long)(boot_ns / 1000000),
         (unsigned long long)(boot_ns / 1000 % 1000));
+
+    if (g_cmdline.get_bool("bench"))
+        benchmarks::run();
 
     StringView selftest = g_cmdline.get("selftest");
     if (!selftest.is_empty()) {

@@ -14,6 +14,7 @@
 #include <lib/ModInfo.h>
 #include <lib/elf/ElfObject.h>
 #include <shell/Monitor.h>
+#include <test/Benchmarks.h>
 #include <test/KTest.h>
 #include <time/Clock.h>
 #include <time/Timers.h>
@@ -209,6 +210,8 @@ bool execute(const char* text)
             print("rmmod: %.*s unloaded\n", (int)argument.length(), argument.characters());
     } else if (command == "modinfo") {
         show_modinfo(argument);
+    } else if (command == "bench") {
+        benchmarks::run();
     } else if (command == "kallsyms") {
         modules::print_kallsyms();
     } else if (command == "ls") {

@@ -200,10 +200,11 @@ Buffer skippable(const Buffer& payload, unsigned variant)
     return out;
 }
 
-// A tiny hand-made frame: single segment, 1-byte content size, one compressed block.
-Buffer handmade_frame(u8 content_size, std::initializer_list<u8> block)
+// A tiny hand-made frame: a 1 KiB window, no content size, one compressed block. (A single-
+// segment frame would cap the block's compressed size at the content size.)
+Buffer handmade_frame(std::initializer_list<u8> block)
 {
-    Buffer f = { 0x28, 0xB5, 0x2F, 0xFD, 0x20, content_size };
+    Buffer f = { 0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x00 };
     u32 header = (u32(block.size()) << 3) | (2 << 1) | 1;
     f.push_back(u8(header));
     f.push_back(u8(header >> 8));
@@ -393,6 +394,59 @@ TEST(ZstdTest, XxHash64KnownValues)
     EXPECT_EQ(XxHash64::digest(ReadonlyBytes(abc, 3)), 0x44BC2CF5AD770999ull);
 }
 
+TEST(ZstdTest, SmallAlphabetsAndManyShortSequences)
+{
+    // Few distinct literals make libzstd store Huffman weights directly; a random two-letter
+    // string makes tens of thousands of 3-5 byte matches per block (the 3-byte sequence count).
+    std::mt19937 rng(33);
+    for (u32 letters : { 2u, 3u, 5u, 12u }) {
+        Buffer input(600 * KiB);
+        for (auto& b : input)
+            b = u8('a' + rng() % letters);
+        for (int level : { 1, 9, 19 })
+            expect_round_trip(input, compress(input, { .level = level }));
+    }
+}
+
+TEST(ZstdTest, HandmadeRleLiteralsWithoutSequences)
+{
+    // RLE literals "qqqqq" and a sequences section with no sequences.
+    Buffer frame = handmade_frame({ 0x29, 'q', 0x00 });
+    Decoded d = decode(frame, 5);
+    ASSERT_EQ(d.error, 0) << d.message;
+    EXPECT_EQ(std::string(d.data.begin(), d.data.end()), "qqqqq");
+}
+
+TEST(ZstdTest, HandmadeRleSequenceTables)
+{
+    // Raw literals "ab", then one sequence with all three tables in RLE mode: literal length code
+    // 2, offset code 2 with extra bits 01 (offset value 5, offset 2), match length code 1 (4).
+    Buffer frame = handmade_frame({ 0x10, 'a', 'b', 0x01, 0x54, 0x02, 0x02, 0x01, 0x05 });
+    Decoded d = decode(frame, 6);
+    ASSERT_EQ(d.error, 0) << d.message;
+    EXPECT_EQ(std::string(d.data.begin(), d.data.end()), "ababab");
+    Buffer reference(6);
+    EXPECT_EQ(ZSTD_decompress(reference.data(), reference.size(), frame.data(), frame.size()), 6u);
+    EXPECT_TRUE(reference == d.data);
+    // The same frame with an RLE offset symbol above 31 is corrupt.
+    frame[12] = 32;
+    EXPECT_EQ(decode(frame, 6).error, EBADMSG);
+}
+
+TEST(ZstdTest, HandmadeDirectHuffmanWeights)
+{
+    // Compressed literals, one stream, with weights stored directly (header 127 + 3): symbols
+    // 0..2 have weight 1 and symbol 3's weight is implied, so all four codes are 2 bits, code k
+    // for symbol k. The stream holds 3, 2, 1, 0 under its end marker. No sequences follow.
+    Buffer frame = handmade_frame({ 0x42, 0x40, 0x01, 0x82, 0x11, 0x10, 0xE4, 0x01, 0x00 });
+    Decoded d = decode(frame, 4);
+    ASSERT_EQ(d.error, 0) << d.message;
+    EXPECT_TRUE(d.data == (Buffer { 3, 2, 1, 0 }));
+    Buffer reference(4);
+    EXPECT_EQ(ZSTD_decompress(reference.data(), reference.size(), frame.data(), frame.size()), 4u);
+    EXPECT_TRUE(reference == d.data);
+}
+
 // ---- Corrupt and hostile input ----
 
 TEST(ZstdCorruptTest, EmptyInputDecodesToNothing)
@@ -488,7 +542,7 @@ TEST(ZstdCorruptTest, ReservedBits)
     Buffer block = { 0x28, 0xB5, 0x2F, 0xFD, 0x20, 0x01, 0x0F, 0x00, 0x00 };
     EXPECT_EQ(decode(block, 10).error, EBADMSG);
     // Reserved bits of the sequences' compression modes.
-    Decoded d = decode(handmade_frame(8, { 0x00, 0x01, 0x01 }), 10);
+    Decoded d = decode(handmade_frame({ 0x00, 0x01, 0x01 }), 10);
     EXPECT_EQ(d.error, EBADMSG);
     EXPECT_NE(d.message.find("reserved"), std::string::npos) << d.message;
 }
@@ -533,21 +587,21 @@ TEST(ZstdCorruptTest, DeclaredContentSizeMismatch)
 TEST(ZstdCorruptTest, FseTableLogTooLarge)
 {
     // Raw literals (none), one sequence, literal lengths in FSE mode with accuracy log 10.
-    Decoded d = decode(handmade_frame(8, { 0x00, 0x01, 0x80, 0x05 }), 10);
+    Decoded d = decode(handmade_frame({ 0x00, 0x01, 0x80, 0x05 }), 10);
     EXPECT_EQ(d.error, EBADMSG);
     EXPECT_EQ(d.message, "zstd: FSE table log 10 exceeds the maximum 9 for literal lengths");
 }
 
 TEST(ZstdCorruptTest, RepeatModeWithoutTable)
 {
-    Decoded d = decode(handmade_frame(8, { 0x00, 0x01, 0xFC, 0x80 }), 10);
+    Decoded d = decode(handmade_frame({ 0x00, 0x01, 0xFC, 0x80 }), 10);
     EXPECT_EQ(d.error, EBADMSG);
     EXPECT_NE(d.message.find("repeat mode"), std::string::npos) << d.message;
 }
 
 TEST(ZstdCorruptTest, TreelessLiteralsWithoutTable)
 {
-    Decoded d = decode(handmade_frame(8, { 0x03, 0x00, 0x00, 0x00 }), 10);
+    Decoded d = decode(handmade_frame({ 0x03, 0x00, 0x00, 0x00 }), 10);
     EXPECT_EQ(d.error, EBADMSG);
     EXPECT_NE(d.message.find("treeless"), std::string::npos) << d.message;
 }
@@ -558,7 +612,7 @@ TEST(ZstdCorruptTest, OffsetBeforeFrameStart)
     // length code 0, offset code 0 (offset value 1 -> repeat offset 1, but literal length 0 shifts
     // it to repeat offset 2 = 4), match length 3. Only 0 bytes precede the match: error.
     // Stream: 6 + 5 + 6 = 17 state bits, all zero, then the end marker.
-    Decoded d = decode(handmade_frame(5, { 0x00, 0x01, 0x00, 0x00, 0x00, 0x02 }), 10);
+    Decoded d = decode(handmade_frame({ 0x00, 0x01, 0x00, 0x00, 0x00, 0x02 }), 10);
     EXPECT_EQ(d.error, EBADMSG);
     EXPECT_NE(d.message.find("before the start"), std::string::npos) << d.message;
 }

@@ -542,6 +542,18 @@ def scenario_out_of_tree(result):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def scenario_no_hpet(result):
+    """Without an HPET the TSC and LAPIC timer calibrate against the PIT, and timers still work."""
+    m = Machine("no-hpet", "panic=exit selftest=timers", extra=("-machine", "hpet=off"))
+    code = m.wait_exit(300)
+    result.log = m.output
+    result.check(re.search(r"clock: TSC \d+\.\d+ MHz \(calibrated against pit", m.output) is not None,
+                 "no HPET: the clock calibrates against the PIT")
+    plan, cases, suites, errors = parse_ktap(m.output)
+    result.check(len(cases) > 0 and all(ok for _, _, ok, _ in cases) and code == EXIT_SELFTEST_PASS,
+                 f"no HPET: the timer selftests pass ({len(cases)} cases)")
+
+
 def scenario_loglevel(result):
     """loglevel=4 keeps info messages off the console but not out of the ring."""
     m = Machine("loglevel", "panic=exit loglevel=4")
@@ -599,6 +611,7 @@ def main():
         scenarios.append(("ktap", scenario_ktap, (args.suite,)))
         scenarios.append(("prompt", scenario_prompt, ()))
         scenarios.append(("loglevel", scenario_loglevel, ()))
+        scenarios.append(("no-hpet", scenario_no_hpet, ()))
         scenarios.append(("virtio-rng", scenario_virtio_rng, ()))
         scenarios.append(("module-prompt", scenario_module_prompt, ()))
         scenarios.append(("out-of-tree", scenario_out_of_tree, ()))

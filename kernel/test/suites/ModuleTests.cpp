@@ -1,6 +1,7 @@
 // The module loader on the running kernel: loading from the initramfs, dependencies and use
 // counts, parameters, W^X, symbolization, and every bad-input refusal with its errno. Each refusal
 // must leave nothing loaded and nothing leaked.
+#include <arch/x86_64/Exceptions.h>
 #include <crcs.h>
 #include <debug/Symbols.h>
 #include <lib/elf/ElfObject.h>
@@ -244,6 +245,37 @@ void test_backtrace_symbolizes_module_code(ktest::Test& t)
     char buffer[128];
     symbols::describe((u64)e->address + 2, buffer, sizeof(buffer));
     KEXPECT_TRUE(t, StringView(buffer) == "hello_add+0x2 [hello]");
+    KEXPECT_FALSE(t, ModuleLoader::unload("hello").is_error());
+}
+
+bool contains_text(const char* haystack, const char* needle)
+{
+    usize n = __builtin_strlen(needle);
+    for (const char* p = haystack; *p; ++p)
+        if (__builtin_memcmp(p, needle, n) == 0)
+            return true;
+    return false;
+}
+
+void test_exception_in_module_is_symbolized(ktest::Test& t)
+{
+    if (!have_initramfs(t))
+        return;
+    KASSERT_TRUE(t, !module_service::load_by_name("hello").is_error());
+    auto* e = modules::find_export("hello_trap", nullptr);
+    KASSERT_TRUE(t, e != nullptr);
+    static void (*trap)() = nullptr;
+    trap = (void (*)())e->address;
+    ExceptionCatch c;
+    if (ksetjmp(&c.jump) == 0) {
+        exceptions::arm(c, VECTOR_UD);
+        trap();
+        exceptions::disarm();
+    }
+    KEXPECT_TRUE(t, c.caught);
+    // The faulting RIP is named from the module's symbol table: "hello_trap+0x.. [hello]".
+    if (!contains_text(c.report, "hello_trap+0x") || !contains_text(c.report, "[hello]"))
+        t.fail(__FILE__, __LINE__, "report lacks the module symbol; it starts: %.200s", c.report);
     KEXPECT_FALSE(t, ModuleLoader::unload("hello").is_error());
 }
 
@@ -636,6 +668,7 @@ KTEST_SUITE(modules,
     KTEST_CASE(test_exported_function_callable),
     KTEST_CASE(test_section_permissions_w_xor_x),
     KTEST_CASE(test_backtrace_symbolizes_module_code),
+    KTEST_CASE(test_exception_in_module_is_symbolized),
     KTEST_CASE(test_dependencies_and_use_counts),
     KTEST_CASE(test_unload_unknown_is_enoent),
     KTEST_CASE(test_parameters_typed_and_validated),

@@ -17,6 +17,11 @@ static int ticks;
 int hello_add(int a, int b) { return a + b; }
 HOMEOS_EXPORT(hello_add);
 
+/* Faults on purpose (ud2), for the kernel's test that backtraces through module code are
+ * symbolized with the module's own symbols. */
+__attribute__((noinline)) void hello_trap(void) { __builtin_trap(); }
+HOMEOS_EXPORT(hello_trap);
+
 static void on_tick(struct homeos_timer* timer, void* context) { ++*(int*)context; }
 
 static int hello_init(void)

@@ -17,6 +17,7 @@
 #include <module/ModuleParams.h>
 #include <module/ModuleRegistry.h>
 #include <pci/Pci.h>
+#include <sync/Mutex.h>
 #include <new>
 
 namespace {
@@ -25,9 +26,13 @@ namespace {
 constexpr u64 MODULE_REGION_START = 0xffffffffa0000000ull;
 constexpr u64 MODULE_REGION_END = 0xfffffffff0000000ull;
 
+// Serializes loads and unloads, like Linux's module_mutex: the registry, the module address
+// space and the dependency links change only under it. Readers on the fault path (symbolization)
+// walk the list without it; modules are linked only once complete and unlinked before freeing.
+Mutex g_module_mutex;
 char g_last_error[256];
-RegionSet g_free_virtual;
-bool g_region_ready = false;
+RegionSet g_free_virtual GUARDED_BY(g_module_mutex);
+bool g_region_ready GUARDED_BY(g_module_mutex) = false;
 
 Error refuse(int code, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 Error refuse(int code, const char* fmt, ...)
@@ -40,7 +45,7 @@ Error refuse(int code, const char* fmt, ...)
     return Error(code);
 }
 
-ErrorOr<u64> allocate_virtual(u64 size)
+ErrorOr<u64> allocate_virtual(u64 size) REQUIRES(g_module_mutex)
 {
     if (!g_region_ready) {
         MUST(g_free_virtual.add(MODULE_REGION_START, MODULE_REGION_END));
@@ -51,7 +56,7 @@ ErrorOr<u64> allocate_virtual(u64 size)
     return base;
 }
 
-void free_virtual(u64 base, u64 size) { MUST(g_free_virtual.add(base, base + size)); }
+void free_virtual(u64 base, u64 size) REQUIRES(g_module_mutex) { MUST(g_free_virtual.add(base, base + size)); }
 
 bool is_zstd(ReadonlyBytes image) { return image.size() >= 4 && image[0] == 0x28 && image[1] == 0xB5 && image[2] == 0x2F && image[3] == 0xFD; }
 
@@ -125,7 +130,7 @@ void copy_string(char* out, usize capacity, StringView text)
 }
 
 // Unwinds a partially built module: unmaps and frees every page, returns the address range.
-void release_memory(Module& module)
+void release_memory(Module& module) REQUIRES(g_module_mutex)
 {
     for (u64 va = module.m_base; va < module.m_base + module.m_size; va += PAGE_SIZE) {
         auto phys = mm::unmap(va);
@@ -137,7 +142,7 @@ void release_memory(Module& module)
     module.m_base = 0;
 }
 
-void release(Module* module)
+void release(Module* module) REQUIRES(g_module_mutex)
 {
     if (!module)
         return;
@@ -200,7 +205,7 @@ ErrorOr<void> protect_region(const RegionMemory& region, PageFlags flags)
     return {};
 }
 
-ErrorOr<Module*> load_elf(ReadonlyBytes image, StringView params)
+ErrorOr<Module*> load_elf(ReadonlyBytes image, StringView params) REQUIRES(g_module_mutex)
 {
     auto& allocator = KernelAllocator::the();
     ElfError elf_error;
@@ -244,7 +249,7 @@ ErrorOr<Module*> load_elf(ReadonlyBytes image, StringView params)
     copy_string(module->m_name, sizeof(module->m_name), name);
     copy_string(module->m_version, sizeof(module->m_version), info.version());
 
-    auto fail = [&](Error error) -> Error {
+    auto fail = [&](Error error) REQUIRES(g_module_mutex) -> Error {
         release(module);
         return error;
     };
@@ -359,6 +364,7 @@ ErrorOr<Module*> load_elf(ReadonlyBytes image, StringView params)
 
 ErrorOr<Module*> ModuleLoader::load(ReadonlyBytes image, StringView params)
 {
+    MutexLocker locker(g_module_mutex);
     if (!is_zstd(image))
         return load_elf(image, params);
     // .ko.zst: decode with the kernel's own zstd decoder.
@@ -388,6 +394,7 @@ ErrorOr<Module*> ModuleLoader::load(ReadonlyBytes image, StringView params)
 
 ErrorOr<void> ModuleLoader::unload(StringView name)
 {
+    MutexLocker locker(g_module_mutex);
     auto* module = modules::find(name);
     if (!module)
         return refuse(ENOENT, "%.*s: not loaded", (int)name.length(), name.characters());

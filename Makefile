@@ -117,7 +117,7 @@ QEMU_FLAGS := -accel tcg -M q35 -m 512M -smp 1 -no-reboot \
 
 run: deps
 	$(Q)$(MAKE) -j$(JOBS) iso
-	$(QEMU) $(QEMU_FLAGS) -cdrom $(ISO) -serial mon:stdio -display none $(QEMU_EXTRA)
+	$(QEMU) $(QEMU_FLAGS) -cdrom $(ISO) -serial mon:stdio -display none -device virtio-rng-pci $(QEMU_EXTRA)
 
 # ---------------------------------------------------------------------------
 # Host: unit tests (GoogleTest), benchmarks, fuzzers. Same kernel/lib sources.

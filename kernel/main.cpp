@@ -5,6 +5,7 @@
 #include <arch/x86_64/CpuFeatures.h>
 #include <arch/x86_64/Gdt.h>
 #include <arch/x86_64/Idt.h>
+#include <arch/x86_64/Interrupts.h>
 #include <arch/x86_64/IoApic.h>
 #include <arch/x86_64/KernelStacks.h>
 #include <arch/x86_64/Lapic.h>
@@ -221,6 +222,21 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
     if (inject("stack-overflow")) {
         log_info("inject: overflowing the boot stack");
         overflow_the_stack(0);
+    }
+    if (inject("irq-nesting")) {
+        // A handler that re-raises its own vector: the nesting guard must stop the recursion.
+        log_info("inject: re-entrant interrupt handler");
+        MUST(interrupts::register_handler(0xF3, [](TrapFrame&, void*) { asm volatile("int $0xF3"); }, nullptr));
+        asm volatile("int $0xF3");
+    }
+    if (inject("triple-fault")) {
+        // For the harness's own test: with an empty IDT any exception escalates to a triple fault.
+        log_info("inject: triple fault");
+        struct [[gnu::packed]] {
+            u16 limit;
+            u64 base;
+        } empty_idt { 0, 0 };
+        asm volatile("lidt %0; int3" : : "m"(empty_idt));
     }
 
     u64 boot_ns = clock::since_boot_entry_ns();

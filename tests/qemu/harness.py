@@ -413,6 +413,7 @@ BAD_INPUT = [
     ("mmap-overlap", r"KERNEL PANIC: .*memory map entries \d+ and \d+ overlap", "an overlapping memory map"),
     ("acpi-checksum", r"KERNEL PANIC: ACPI: .*APIC.*checksum|KERNEL PANIC: ACPI: MADT checksum", "a broken ACPI checksum"),
     ("stack-overflow", r"KERNEL PANIC: kernel stack overflow: #DF on the guard page of the boot stack", "a kernel stack overflow"),
+    ("irq-nesting", r"KERNEL PANIC: interrupt nesting guard: trap depth 9 exceeds 8", "runaway interrupt nesting"),
 ]
 
 
@@ -554,6 +555,15 @@ def scenario_no_hpet(result):
                  f"no HPET: the timer selftests pass ({len(cases)} cases)")
 
 
+def scenario_triple_fault_detected(result):
+    """The harness's own check: a triple fault is recognised as such, not taken for a pass."""
+    m = Machine("inject-triple-fault", "inject=triple-fault panic=exit")
+    code = m.wait_exit(300)
+    result.log = m.output
+    result.check(m.triple_faulted(), "harness: detects a triple fault (QEMU's reset log)")
+    result.check(code not in (EXIT_SELFTEST_PASS, EXIT_PANIC), f"harness: a triple fault is not a pass or a panic (status {code})")
+
+
 def scenario_loglevel(result):
     """loglevel=4 keeps info messages off the console but not out of the ring."""
     m = Machine("loglevel", "panic=exit loglevel=4")
@@ -612,6 +622,7 @@ def main():
         scenarios.append(("prompt", scenario_prompt, ()))
         scenarios.append(("loglevel", scenario_loglevel, ()))
         scenarios.append(("no-hpet", scenario_no_hpet, ()))
+        scenarios.append(("triple-fault", scenario_triple_fault_detected, ()))
         scenarios.append(("virtio-rng", scenario_virtio_rng, ()))
         scenarios.append(("module-prompt", scenario_module_prompt, ()))
         scenarios.append(("out-of-tree", scenario_out_of_tree, ()))

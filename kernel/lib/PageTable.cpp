@@ -8,6 +8,7 @@ using namespace PageTableEntry;
 namespace {
 
 constexpr int EntriesPerTable = 512;
+constexpr int FirstUpperHalfEntry = EntriesPerTable / 2;
 
 constexpr int level_shift(int level) { return 12 + 9 * (level - 1); }
 constexpr u64 level_bytes(int level) { return 1ull << level_shift(level); }
@@ -243,13 +244,37 @@ ErrorOr<void> PageTable::split_to_4k(VirtAddr virt)
     return {};
 }
 
+bool PageTable::is_pinned(VirtAddr virt, int level) const
+{
+    // Bit 63 of a canonical address selects the upper half, PML4 entries 256-511.
+    return m_upper_half_pdpts_pinned && level == 3 && (virt >> 63);
+}
+
+ErrorOr<void> PageTable::populate_upper_half_pdpts()
+{
+    u64* root = m_memory->table(m_root);
+    int missing = 0;
+    for (int i = FirstUpperHalfEntry; i < EntriesPerTable; ++i)
+        missing += !(root[i] & Present);
+    // All of them before linking any: an ENOMEM then leaves the PML4 exactly as it was.
+    PhysAddr fresh[EntriesPerTable - FirstUpperHalfEntry];
+    TRY(allocate_tables(fresh, missing));
+    int next = 0;
+    for (int i = FirstUpperHalfEntry; i < EntriesPerTable; ++i) {
+        // A new entry over a non-present one, so there is nothing to invalidate.
+        if (!(root[i] & Present))
+            set_entry(root[i], intermediate_entry(fresh[next++], false));
+    }
+    return {};
+}
+
 void PageTable::clear_leaf(const Walk& path, VirtAddr virt, bool prune)
 {
     set_entry(entry_at(path.tables[path.level], virt, path.level), 0);
     PhysAddr unlinked[3];
     int count = 0;
     for (int level = path.level; prune && level < 4; ++level) {
-        if (!table_is_empty(path.tables[level]))
+        if (is_pinned(virt, level) || !table_is_empty(path.tables[level]))
             break;
         set_entry(entry_at(path.tables[level + 1], virt, level + 1), 0);
         unlinked[count++] = path.tables[level];
@@ -383,7 +408,8 @@ void PageTable::destroy(DestroyScope scope)
     // NOTE: no invalidation: an address space being destroyed must no longer be loaded anywhere.
     VERIFY(m_root != 0);
     u64* root = m_memory->table(m_root);
-    int limit = scope == DestroyScope::UserHalf ? EntriesPerTable / 2 : EntriesPerTable;
+    // Pinned PDPTs are freed too under Everything: pinning only guards against unmapping.
+    int limit = scope == DestroyScope::UserHalf ? FirstUpperHalfEntry : EntriesPerTable;
     for (int i = 0; i < limit; ++i) {
         if (root[i] & Present)
             free_subtree(root[i] & AddressMask, 3);

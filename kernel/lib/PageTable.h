@@ -8,6 +8,8 @@
 //   auto t = TRY(table.translate(virt));                          // t.phys, t.flags, t.size
 //   TRY(table.protect(virt, PageFlags::None));                    // read-only, 4 KiB granularity
 //   TRY(table.unmap_range(virt, length));
+//   TRY(kernel.populate_upper_half_pdpts());                      // the kernel's table, at boot
+//   kernel.set_upper_half_pdpts_pinned(true);                     // ... and on every object for it
 //
 // A virtual address is split into four 9-bit table indices and a page offset:
 //
@@ -32,6 +34,22 @@
 // large page into equivalent smaller pages is the only change an error may leave behind).
 // PageTableMemory::invalidate(va) is called after every change to an existing entry, and before
 // a table that the entry pointed to is freed.
+//
+// The kernel half is shared. Every address space copies the kernel's PML4 entries 256-511, so
+// those entries, and the PDPTs they point to, must outlive every copy:
+//
+//   kernel PML4          process A PML4       process B PML4
+//   +-----------+        +-----------+        +-----------+
+//   |   0-255   |        | 0-255 own |        | 0-255 own |
+//   +-----------+        +-----------+        +-----------+
+//   |  256-511  |---+----|  256-511  |---+----|  256-511  |    copied when the space is created
+//   +-----------+   |    +-----------+   |    +-----------+
+//                   v                    v
+//          256 kernel PDPTs (created at boot by populate_upper_half_pdpts(), pinned:
+//          never unlinked or freed); the PDs and PTs below them come and go as usual
+//
+// NOTE: a User leaf in the upper half would set User on the kernel's PML4 entry only, never on
+// the copies. User mappings belong in the lower half.
 //
 // NOTE: 1 GiB pages need CPUID.80000001H:EDX.Page1GB. The kernel must call
 // set_largest_page_size(PageSize::Size2M) on CPUs without it (QEMU's default qemu64 model).
@@ -117,6 +135,17 @@ public:
     // Caps the page size map_range() picks and map() accepts (1 GiB by default).
     void set_largest_page_size(PageSize size) { m_largest = size; }
 
+    // With pinning on, a PDPT linked from PML4 entries 256-511 stays linked once it exists:
+    // unmap() and unmap_range() still free the PDs and PTs they leave empty, but stop below the
+    // PML4 in the upper half. The lower half is pruned completely either way. Off by default;
+    // destroy() ignores it.
+    void set_upper_half_pdpts_pinned(bool pinned) { m_upper_half_pdpts_pinned = pinned; }
+    bool upper_half_pdpts_pinned() const { return m_upper_half_pdpts_pinned; }
+    // Links an empty PDPT into every one of PML4 entries 256-511 that has none, so the kernel half
+    // can be copied into other address spaces before anything is mapped there. Idempotent.
+    // ENOMEM: a table allocation failed; whatever this call allocated is freed, nothing is linked.
+    ErrorOr<void> populate_upper_half_pdpts();
+
     // EINVAL: non-canonical or misaligned address, physical address beyond 52 bits, unknown
     // flags, or a page size above the cap. EEXIST: any part of the page is already mapped.
     // ENOMEM: a table allocation failed; nothing was linked.
@@ -127,7 +156,8 @@ public:
     ErrorOr<void> map_range(VirtAddr virt, PhysAddr phys, u64 length, PageFlags flags, bool allow_large_pages);
 
     // Unmaps the 4 KiB page at virt, splitting a large page around it, and returns the physical
-    // address it mapped. ENOENT if nothing is mapped there. Tables left empty are freed.
+    // address it mapped. ENOENT if nothing is mapped there. Tables left empty are freed, except
+    // pinned PDPTs (see set_upper_half_pdpts_pinned()).
     ErrorOr<PhysAddr> unmap(VirtAddr virt);
     // Unmaps a 4 KiB-aligned range that must be entirely mapped (ENOENT otherwise, with no change).
     // Large pages wholly inside the range are removed whole; ones straddling an end are split.
@@ -164,10 +194,13 @@ private:
     // Clears the leaf found by `walk` and invalidates virt. With `prune`, first unlinks the tables
     // this leaves empty, and frees them after the invalidation.
     void clear_leaf(const Walk& walk, VirtAddr virt, bool prune);
+    // Whether the table at `level` on virt's path must stay linked even when it is empty.
+    bool is_pinned(VirtAddr virt, int level) const;
     void free_subtree(PhysAddr table, int level);
     bool table_is_empty(PhysAddr table) const;
 
     PageTableMemory* m_memory;
     PhysAddr m_root;
     PageSize m_largest { PageSize::Size1G };
+    bool m_upper_half_pdpts_pinned { false };
 };

@@ -104,6 +104,7 @@ struct Fixture {
         }
         return 0;
     }
+    u64* pml4() { return memory.table(table.root()); }
     Translation tr(VirtAddr virt) { return MUST(table.translate(virt)); }
     int err(ErrorOr<void> result) { return result.is_error() ? result.error().code() : 0; }
 };
@@ -851,6 +852,234 @@ TEST(PageTable, AdoptExistingRoot)
     EXPECT_EQ(MUST(adopted.translate(KernelBase + 0x1234)).phys, 0x201234u);
     MUST(adopted.unmap_range(KernelBase, 2 * MiB));
     EXPECT_EQ(memory.live_tables(), 1u);
+}
+
+// Pinned upper-half PDPTs: the kernel's PML4 entries 256-511 are copied into every address space,
+// so unmapping must never free the PDPTs they point to.
+
+constexpr VirtAddr KernelImage = 0xffff'ffff'8000'0000; // PML4 index 511
+
+TEST(PageTable, PinningIsOffByDefault)
+{
+    Fixture f;
+    EXPECT_FALSE(f.table.upper_half_pdpts_pinned());
+    f.table.set_upper_half_pdpts_pinned(true);
+    EXPECT_TRUE(f.table.upper_half_pdpts_pinned());
+    f.table.set_upper_half_pdpts_pinned(false);
+    EXPECT_FALSE(f.table.upper_half_pdpts_pinned());
+}
+
+TEST(PageTable, PinnedPdptSurvivesUnmapOfItsLastPage)
+{
+    Fixture f;
+    f.table.set_upper_half_pdpts_pinned(true);
+    MUST(f.table.map(KernelBase + 0x5000, 0x1000, RW));
+    EXPECT_EQ(f.memory.live_tables(), 4u);
+    u64 slot = f.pml4()[256];
+    ASSERT_NE(slot, 0u);
+    PhysAddr pdpt = slot & AddressMask;
+    EXPECT_EQ(MUST(f.table.unmap(KernelBase + 0x5000)), 0x1000u);
+    // The PT and PD are gone; the PDPT stays, empty, still linked from the same entry.
+    EXPECT_EQ(f.memory.freed, 2u);
+    EXPECT_EQ(f.memory.live_tables(), 2u);
+    EXPECT_EQ(f.pml4()[256], slot);
+    for (int i = 0; i < 512; ++i)
+        ASSERT_EQ(f.memory.table(pdpt)[i], 0u) << i;
+    EXPECT_EQ(f.table.translate(KernelBase + 0x5000).error().code(), ENOENT);
+    // Mapping again reuses it.
+    MUST(f.table.map(KernelBase + 3 * GiB, 0x2000, RW));
+    EXPECT_EQ(f.pml4()[256], slot);
+    EXPECT_EQ(f.memory.live_tables(), 4u);
+    MUST(f.table.unmap(KernelBase + 3 * GiB));
+    EXPECT_EQ(f.memory.live_tables(), 2u);
+}
+
+TEST(PageTable, PinnedPdptSurvivesEveryWayOfUnmapping)
+{
+    Fixture f;
+    f.table.set_upper_half_pdpts_pinned(true);
+    PhysAddr pdpt = 0;
+    auto expect_only_pdpt_left = [&](const char* what) {
+        EXPECT_EQ(f.memory.live_tables(), 2u) << what;
+        EXPECT_EQ(f.pml4()[511] & AddressMask, pdpt) << what;
+        EXPECT_EQ(f.pml4()[511] & ~AddressMask, Present | Writable) << what;
+    };
+    // A 1 GiB leaf lives in the PDPT itself.
+    MUST(f.table.map(KernelImage - 1 * GiB, 0, RW, PageSize::Size1G));
+    pdpt = f.pml4()[511] & AddressMask;
+    MUST(f.table.unmap_range(KernelImage - 1 * GiB, 1 * GiB));
+    expect_only_pdpt_left("1 GiB leaf removed whole");
+    // Split by unmap, then the rest unmapped in two pieces.
+    MUST(f.table.map(KernelImage - 1 * GiB, 0, RW, PageSize::Size1G));
+    MUST(f.table.unmap(KernelImage - 1 * GiB + 0x3000));
+    EXPECT_EQ(f.memory.live_tables(), 4u);
+    MUST(f.table.unmap_range(KernelImage - 1 * GiB, 0x3000));
+    MUST(f.table.unmap_range(KernelImage - 1 * GiB + 0x4000, 1 * GiB - 0x4000));
+    expect_only_pdpt_left("1 GiB leaf split and unmapped");
+    // Mixed sizes from map_range, and map_range's own rollback.
+    MUST(f.table.map_range(KernelImage + 2 * MiB - 0x3000, 0x200000 - 0x3000, 4 * MiB + 0x6000, RW, true));
+    EXPECT_EQ(f.tr(KernelImage + 2 * MiB).size, PageSize::Size2M);
+    MUST(f.table.unmap_range(KernelImage + 2 * MiB - 0x3000, 4 * MiB + 0x6000));
+    expect_only_pdpt_left("map_range then unmap_range");
+    MUST(f.table.map(KernelImage + 3 * MiB, 0x1000, RW));
+    EXPECT_EQ(f.err(f.table.map_range(KernelImage, 0, 4 * MiB, RW, true)), EEXIST);
+    MUST(f.table.unmap(KernelImage + 3 * MiB));
+    expect_only_pdpt_left("map_range rolled back");
+}
+
+TEST(PageTable, PinningLeavesLowerHalfFullyPruned)
+{
+    Fixture f;
+    f.table.set_upper_half_pdpts_pinned(true);
+    MUST(f.table.map(UserBase, 0x1000, URW));
+    MUST(f.table.map(UserBase + 1 * GiB, 0x200000, URW, PageSize::Size2M));
+    MUST(f.table.map(0x0000'7fff'c000'0000, 0, URW, PageSize::Size1G)); // PML4 index 255, the last lower-half one
+    MUST(f.table.unmap(UserBase));
+    MUST(f.table.unmap_range(UserBase + 1 * GiB, 2 * MiB));
+    MUST(f.table.unmap_range(0x0000'7fff'c000'0000, 1 * GiB));
+    EXPECT_EQ(f.memory.live_tables(), 1u);
+    EXPECT_EQ(f.pml4()[128], 0u);
+    EXPECT_EQ(f.pml4()[255], 0u);
+}
+
+TEST(PageTable, UnpinnedUpperHalfStillPrunesFully)
+{
+    Fixture f;
+    MUST(f.table.populate_upper_half_pdpts());
+    MUST(f.table.map(KernelBase, 0x1000, RW));
+    MUST(f.table.unmap(KernelBase));
+    // Without the pin, populating does not protect anything: the emptied PDPT goes.
+    EXPECT_EQ(f.pml4()[256], 0u);
+    EXPECT_EQ(f.memory.live_tables(), 256u);
+    f.table.destroy(PageTable::DestroyScope::Everything);
+    EXPECT_EQ(f.memory.live_tables(), 0u);
+}
+
+TEST(PageTable, PopulateLinksEmptyPdptIntoEveryUpperHalfEntry)
+{
+    Fixture f;
+    MUST(f.table.populate_upper_half_pdpts());
+    EXPECT_EQ(f.memory.live_tables(), 257u);
+    EXPECT_TRUE(f.memory.invalidations.empty());
+    std::set<PhysAddr> pdpts;
+    for (int i = 0; i < 256; ++i)
+        ASSERT_EQ(f.pml4()[i], 0u) << i;
+    for (int i = 256; i < 512; ++i) {
+        u64 e = f.pml4()[i];
+        // Supervisor, writable, never NX or Global: the leaves decide.
+        ASSERT_EQ(e & ~AddressMask, Present | Writable) << i;
+        PhysAddr pdpt = e & AddressMask;
+        ASSERT_TRUE(pdpts.insert(pdpt).second) << i;
+        for (int j = 0; j < 512; ++j)
+            ASSERT_EQ(f.memory.table(pdpt)[j], 0u) << i;
+    }
+    EXPECT_EQ(f.table.translate(KernelBase).error().code(), ENOENT);
+    EXPECT_EQ(f.table.translate(0xffff'ffff'ffff'f000).error().code(), ENOENT);
+}
+
+TEST(PageTable, PopulateIsIdempotent)
+{
+    Fixture f;
+    MUST(f.table.populate_upper_half_pdpts());
+    std::vector<u64> before(f.pml4(), f.pml4() + 512);
+    usize attempts = f.memory.allocation_attempts;
+    MUST(f.table.populate_upper_half_pdpts());
+    EXPECT_EQ(f.memory.allocation_attempts, attempts);
+    EXPECT_EQ(std::vector<u64>(f.pml4(), f.pml4() + 512), before);
+    EXPECT_EQ(f.memory.live_tables(), 257u);
+}
+
+TEST(PageTable, PopulateKeepsExistingPdptsAndMappings)
+{
+    Fixture f;
+    MUST(f.table.map(KernelBase + 0x7000, 0x7000, RW));
+    MUST(f.table.map(KernelImage, 0x200000, RW, PageSize::Size2M));
+    MUST(f.table.map(UserBase, 0x1000, URW));
+    u64 first = f.pml4()[256], last = f.pml4()[511], user = f.pml4()[128];
+    usize live = f.memory.live_tables();
+    MUST(f.table.populate_upper_half_pdpts());
+    EXPECT_EQ(f.memory.live_tables(), live + 254);
+    EXPECT_EQ(f.pml4()[256], first);
+    EXPECT_EQ(f.pml4()[511], last);
+    EXPECT_EQ(f.pml4()[128], user);
+    EXPECT_EQ(f.tr(KernelBase + 0x7123).phys, 0x7123u);
+    EXPECT_EQ(f.tr(KernelImage + 0x12345).phys, 0x212345u);
+    EXPECT_EQ(f.tr(UserBase).phys, 0x1000u);
+}
+
+TEST(PageTable, PopulateENOMEMAtEveryAllocationLeavesTableAsBefore)
+{
+    // Two upper-half entries already exist, so populating takes 254 allocations.
+    for (int k = 0; k < 254; ++k) {
+        Fixture f;
+        MUST(f.table.map(KernelBase + 300 * GiB, 0x1000, RW)); // PML4 index 256
+        MUST(f.table.map(0xffff'c000'0000'0000, 0x2000, RW)); // PML4 index 384
+        std::vector<u64> before(f.pml4(), f.pml4() + 512);
+        usize live = f.memory.live_tables();
+        usize attempts = f.memory.allocation_attempts;
+        f.memory.fail_after = k;
+        auto result = f.table.populate_upper_half_pdpts();
+        ASSERT_TRUE(result.is_error()) << k;
+        ASSERT_EQ(result.error().code(), ENOMEM) << k;
+        ASSERT_EQ(f.memory.allocation_attempts - attempts, usize(k) + 1) << k;
+        ASSERT_EQ(f.memory.live_tables(), live) << k;
+        ASSERT_EQ(std::vector<u64>(f.pml4(), f.pml4() + 512), before) << k;
+        ASSERT_TRUE(f.memory.invalidations.empty()) << k;
+        ASSERT_EQ(f.tr(KernelBase + 300 * GiB).phys, 0x1000u) << k;
+        // The table still works, and a later attempt with memory succeeds.
+        f.memory.fail_after = -1;
+        MUST(f.table.populate_upper_half_pdpts());
+        ASSERT_EQ(f.memory.live_tables(), live + 254) << k;
+    }
+}
+
+TEST(PageTable, DestroyEverythingFreesPopulatedPdpts)
+{
+    FakePageMemory memory;
+    auto table = MUST(PageTable::create(memory));
+    table.set_upper_half_pdpts_pinned(true);
+    MUST(table.populate_upper_half_pdpts());
+    MUST(table.map(KernelBase, 0, RW, PageSize::Size2M));
+    MUST(table.map(KernelImage + 0x1000, 0x1000, RW));
+    MUST(table.map(UserBase, 0x2000, URW));
+    MUST(table.unmap(KernelImage + 0x1000));
+    table.destroy(PageTable::DestroyScope::Everything);
+    EXPECT_EQ(memory.live_tables(), 0u);
+    EXPECT_EQ(memory.allocated, memory.freed);
+}
+
+TEST(PageTable, SharedKernelHalfOutlivesUnmapInKernelTable)
+{
+    // The kernel table, pinned and populated as at boot, and an address space that copied its
+    // upper half. Mappings the kernel makes and removes later stay visible through the copy, and
+    // the copy never points at a freed table (FakePageMemory aborts if it does).
+    FakePageMemory memory;
+    auto kernel = MUST(PageTable::create(memory));
+    kernel.set_upper_half_pdpts_pinned(true);
+    MUST(kernel.populate_upper_half_pdpts());
+    usize kernel_tables = memory.live_tables();
+    auto process = MUST(PageTable::create(memory));
+    for (int i = 256; i < 512; ++i)
+        memory.table(process.root())[i] = memory.table(kernel.root())[i];
+    MUST(process.map(UserBase, 0x5000, URW));
+
+    for (int round = 0; round < 3; ++round) {
+        MUST(kernel.map(KernelBase + 7 * GiB, 0x9000, RW));
+        MUST(kernel.map(KernelImage, 0x200000, RW, PageSize::Size2M));
+        EXPECT_EQ(MUST(process.translate(KernelBase + 7 * GiB + 0x10)).phys, 0x9010u) << round;
+        EXPECT_EQ(MUST(process.translate(KernelImage + 0x1000)).phys, 0x201000u) << round;
+        MUST(kernel.unmap(KernelBase + 7 * GiB));
+        MUST(kernel.unmap_range(KernelImage, 2 * MiB));
+        EXPECT_EQ(process.translate(KernelBase + 7 * GiB).error().code(), ENOENT) << round;
+        EXPECT_EQ(process.translate(KernelImage).error().code(), ENOENT) << round;
+        for (int i = 256; i < 512; ++i)
+            ASSERT_EQ(memory.table(process.root())[i], memory.table(kernel.root())[i]) << i;
+    }
+    EXPECT_EQ(MUST(process.translate(UserBase)).phys, 0x5000u);
+    process.destroy(PageTable::DestroyScope::UserHalf);
+    EXPECT_EQ(memory.live_tables(), kernel_tables);
+    kernel.destroy(PageTable::DestroyScope::Everything);
+    EXPECT_EQ(memory.live_tables(), 0u);
 }
 
 TEST(PageTable, RemapAfterUnmapReusesFreedTables)

@@ -174,8 +174,10 @@ $(BUILD)/fuzz/%: tests/fuzz/%.cpp $(LIB_CPP) tests/unit/support/HostSupport.cpp
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	$(Q)$(MAKE) -j$(JOBS) $(FUZZ_BINS)
-	$(Q)for f in $(FUZZ_BINS); do echo "== $$f"; mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
-	    $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$(basename $$f) || exit 1; done
+	@# New inputs go to $(BUILD)/fuzz/corpus-NAME; the committed seeds in tests/fuzz/corpus/ are read only.
+	$(Q)for f in $(FUZZ_BINS); do name=$$(basename $$f); echo "== $$name"; mkdir -p $(BUILD)/fuzz/corpus-$$name; \
+	    seeds=tests/fuzz/corpus/$${name#fuzz_}; [ -d $$seeds ] || seeds=; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$name $$seeds || exit 1; done
 
 # ---------------------------------------------------------------------------
 # make test: everything, ending in "N passed, N failed".

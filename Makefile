@@ -169,7 +169,7 @@ FUZZ_CPP := $(sort $(wildcard tests/fuzz/*.cpp))
 FUZZ_BINS := $(FUZZ_CPP:tests/fuzz/%.cpp=$(BUILD)/fuzz/%)
 $(BUILD)/fuzz/%: tests/fuzz/%.cpp $(LIB_CPP) tests/unit/support/HostSupport.cpp
 	@mkdir -p $(dir $@)
-	$(Q)clang++ -std=c++20 -O1 -g -Iinclude -Ikernel -Itests/unit -DHOMEOS_HOST -fsanitize=fuzzer,address,undefined \
+	$(Q)clang++ -std=c++20 -O1 -g -Iinclude -Ikernel -Itests/unit -DHOMEOS_HOST -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(LIB_CPP) tests/unit/support/HostSupport.cpp -lzstd
 FUZZ_SECONDS ?= 60
 fuzz: deps

@@ -257,6 +257,7 @@ ErrorOr<void> PageTable::populate_upper_half_pdpts()
     for (int i = FirstUpperHalfEntry; i < EntriesPerTable; ++i)
         missing += !(root[i] & Present);
     // All of them before linking any: an ENOMEM then leaves the PML4 exactly as it was.
+    // NOTE: 2 KiB of stack, once per kernel table at boot.
     PhysAddr fresh[EntriesPerTable - FirstUpperHalfEntry];
     TRY(allocate_tables(fresh, missing));
     int next = 0;

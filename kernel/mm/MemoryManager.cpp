@@ -19,7 +19,11 @@ extern "C" u8 __data_start[], __kernel_end[];
 namespace mm {
 
 namespace {
-constexpr u64 EARLY_TABLE_RESERVE = 4 * MiB;
+// Page tables built at boot. The 256 upper-half PDPTs take 1 MiB. The PML4 and the PDs and PTs of
+// the kernel image and the direct map fit in 4 MiB: one PD per GiB of RAM with 2 MiB pages, plus a
+// PT per unaligned range end, covers more RAM than a page-frame array below 1 GiB can describe.
+// Whatever the tables leave unused goes to the buddy allocator.
+constexpr u64 EARLY_TABLE_RESERVE = 256 * PAGE_SIZE + 4 * MiB;
 
 // Page tables built before the switch: pages from the bump allocator, reached through the boot
 // alias of the first GiB.
@@ -126,6 +130,11 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
         }
     }
     usable.page_align_inward();
+    if (usable.is_empty())
+        panic("mm: the memory map has no whole page of usable RAM");
+    // The page-frame array starts at the lowest RAM page, before anything is reserved, so frames
+    // exist (as Reserved) for the kernel image and boot data too.
+    PhysAddr lowest = usable[0].start;
     g_layout.usable_bytes = usable.total_bytes();
 
     auto reserve = [&](PhysAddr start, PhysAddr end, const char* what) {
@@ -142,7 +151,6 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
         panic("mm: no usable RAM left after reserving the kernel and boot data");
 
     // The bump allocator: the page-frame array plus the new page tables, below the boot alias limit.
-    PhysAddr lowest = usable[0].start;
     u64 page_count = (align_up(highest, PAGE_SIZE) - lowest) / PAGE_SIZE;
     u64 bump_size = align_up(BuddyAllocator::metadata_bytes(page_count), PAGE_SIZE) + EARLY_TABLE_RESERVE;
     auto bump_start = usable.find_fit(bump_size, PAGE_SIZE, 1 * MiB);
@@ -161,6 +169,13 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
     // 1 GiB pages only where the CPU has them (qemu64 does not).
     PageSize largest = cpu::features().gbpages ? PageSize::Size1G : PageSize::Size2M;
     table.set_largest_page_size(largest);
+    // Every address space will copy PML4 entries 256-511 from this table, once, when it is
+    // created. So all 256 PDPTs exist from the start and are pinned: unmapping the last page of a
+    // slot must never free a PDPT that other PML4s still point to.
+    table.set_upper_half_pdpts_pinned(true);
+    auto populated = table.populate_upper_half_pdpts();
+    if (populated.is_error())
+        fail("allocating the kernel's upper-half PDPTs", populated.error());
     map_image_range(table, __text_start, __text_end, PageFlags::None);
     map_image_range(table, __rodata_start, __rodata_end, PageFlags::NoExecute);
     map_image_range(table, __data_start, __kernel_end, PageFlags::Writable | PageFlags::NoExecute);
@@ -201,6 +216,9 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
         SpinlockLocker locker(g_table_lock);
         g_kernel_table = new (g_kernel_table_storage) PageTable(g_kernel_table_memory, table.root());
         g_kernel_table->set_largest_page_size(largest);
+        // The same PML4, so the same pinned PDPTs (see above). They came from the bump allocator,
+        // too: freeing one to the buddy allocator would be a bug in itself.
+        g_kernel_table->set_upper_half_pdpts_pinned(true);
     }
 }
 

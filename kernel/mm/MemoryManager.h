@@ -7,6 +7,9 @@
 // Boot: an early bump allocator (in the first GiB, reached through the boot page tables' alias of
 // it) supplies the new page tables and the page-frame array; then CR3 switches to the new tables,
 // the bump allocator is frozen, and everything else in the memory map goes to the buddy allocator.
+//
+// The kernel half, PML4 entries 256-511, is shared by every address space: its 256 PDPTs are
+// created at boot and pinned, so they are never freed and each entry never changes.
 #include <ktl/ErrorOr.h>
 #include <lib/BuddyAllocator.h>
 #include <lib/PageTable.h>

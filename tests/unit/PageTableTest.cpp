@@ -1100,20 +1100,31 @@ struct RefPage {
 };
 
 // Runs random operations against a page-granular reference model. With `inject`, allocations
-// fail at random, and a failed operation must leave the model's view unchanged.
-void run_random(u32 seed, int steps, bool inject)
+// fail at random, and a failed operation must leave the model's view unchanged. With
+// `pinned_kernel_half`, the operations go to the upper half of a table populated and pinned as the
+// kernel's is, whose PDPTs must then never change.
+void run_random(u32 seed, int steps, bool inject, bool pinned_kernel_half = false)
 {
     std::mt19937_64 rng(seed);
     Fixture f;
+    const VirtAddr base = pinned_kernel_half ? KernelBase + 2 * GiB : UserBase;
+    std::vector<PhysAddr> pdpts;
+    if (pinned_kernel_half) {
+        f.table.set_upper_half_pdpts_pinned(true);
+        MUST(f.table.populate_upper_half_pdpts());
+        for (int i = 256; i < 512; ++i)
+            pdpts.push_back(f.pml4()[i] & AddressMask);
+    }
+    const usize live_when_empty = f.memory.live_tables();
     std::map<VirtAddr, RefPage> ref;
     const PageFlags flag_choices[] = { PageFlags::None, RW, RWNX, URW, PageFlags::User | PageFlags::NoExecute, RW | PageFlags::Global, RW | PageFlags::CacheDisable };
     auto random_flags = [&] { return flag_choices[rng() % std::size(flag_choices)]; };
-    // Two 1 GiB regions, 4 MiB used in each, plus a page near the top of the kernel half.
+    // Two 1 GiB regions, 4 MiB used in each.
     auto random_page = [&]() -> VirtAddr {
         u64 region = rng() % 2;
-        return UserBase + region * GiB + (rng() % 1024) * PAGE_SIZE;
+        return base + region * GiB + (rng() % 1024) * PAGE_SIZE;
     };
-    auto random_2m = [&]() -> VirtAddr { return UserBase + (rng() % 2) * GiB + (rng() % 2) * 2 * MiB; };
+    auto random_2m = [&]() -> VirtAddr { return base + (rng() % 2) * GiB + (rng() % 2) * 2 * MiB; };
 
     for (int step = 0; step < steps; ++step) {
         if (inject)
@@ -1219,7 +1230,7 @@ void run_random(u32 seed, int steps, bool inject)
         ASSERT_EQ(t.value().phys, page.phys);
         ASSERT_EQ(t.value().flags, page.flags);
     }
-    for (VirtAddr region : { UserBase, UserBase + GiB }) {
+    for (VirtAddr region : { base, base + GiB }) {
         for (u64 off = 0; off < 4 * MiB; off += PAGE_SIZE) {
             if (!ref.count(region + off))
                 ASSERT_TRUE(f.table.translate(region + off).is_error()) << std::hex << region + off;
@@ -1227,7 +1238,11 @@ void run_random(u32 seed, int steps, bool inject)
     }
     for (auto& [va, page] : ref)
         ASSERT_EQ(MUST(f.table.unmap(va)), page.phys);
-    EXPECT_EQ(f.memory.live_tables(), 1u);
+    EXPECT_EQ(f.memory.live_tables(), live_when_empty);
+    for (usize i = 0; i < pdpts.size(); ++i) {
+        ASSERT_TRUE(f.pml4()[256 + i] & Present) << 256 + i;
+        ASSERT_EQ(f.pml4()[256 + i] & AddressMask, pdpts[i]) << 256 + i;
+    }
 }
 
 } // namespace
@@ -1238,3 +1253,6 @@ TEST(PageTable, RandomizedAgainstReferenceSeed3) { run_random(3, 3000, false); }
 TEST(PageTable, RandomizedWithENOMEMInjectionSeed1) { run_random(11, 3000, true); }
 TEST(PageTable, RandomizedWithENOMEMInjectionSeed2) { run_random(12, 3000, true); }
 TEST(PageTable, RandomizedWithENOMEMInjectionSeed3) { run_random(13, 3000, true); }
+TEST(PageTable, RandomizedPinnedKernelHalfSeed1) { run_random(21, 3000, false, true); }
+TEST(PageTable, RandomizedPinnedKernelHalfWithENOMEMInjectionSeed1) { run_random(31, 3000, true, true); }
+TEST(PageTable, RandomizedPinnedKernelHalfWithENOMEMInjectionSeed2) { run_random(32, 3000, true, true); }

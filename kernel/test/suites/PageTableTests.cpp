@@ -7,11 +7,16 @@
 //
 // Everything a case maps lives in a scratch region that nothing else uses:
 //
-//   0xffffd00000000000  SCRATCH  (PML4 slot 416; empty before and after every case)
+//   0xffffd00000000000  SCRATCH  (PML4 slot 416; its PDPT is empty before and after every case)
+//
+// The kernel's upper-half PDPTs are created at boot and pinned (every address space shares them),
+// so the scratch slot of the kernel PML4 is present and the same for the kernel's whole life; only
+// the PDs and PTs below it come and go.
 //
 // Each case opens a CaseScope. It frees the pages the case allocated, unmaps what the case left
 // mapped after an early failure, and fails the case if the free page count or the scratch slot
-// of the kernel PML4 differ from before: a leaked page or table is a failure of that case.
+// of the kernel PML4 differ from before, or the scratch PDPT is not empty: a leaked page or table
+// is a failure of that case.
 #include <arch/x86_64/Cpu.h>
 #include <arch/x86_64/CpuFeatures.h>
 #include <arch/x86_64/Exceptions.h>
@@ -173,6 +178,21 @@ volatile u64 g_access_value;
 
 u64* kernel_pml4() { return (u64*)mm::phys_to_virt(mm::kernel_page_table().root()); }
 
+// The kernel's PDPT for the scratch slot: pinned, so it never moves.
+PhysAddr scratch_pdpt() { return kernel_pml4()[SCRATCH_PML4_INDEX] & PageTableEntry::AddressMask; }
+
+// Entries in use in the scratch PDPT: each is a PD (or a 1 GiB page) some case left behind.
+u64 scratch_pdpt_entries_in_use()
+{
+    if (!(kernel_pml4()[SCRATCH_PML4_INDEX] & PageTableEntry::Present))
+        return ~0ull;
+    u64* entries = (u64*)mm::phys_to_virt(scratch_pdpt());
+    u64 used = 0;
+    for (int i = 0; i < 512; ++i)
+        used += entries[i] != 0;
+    return used;
+}
+
 class CaseScope {
 public:
     explicit CaseScope(ktest::Test& t) : m_test(t)
@@ -200,10 +220,13 @@ public:
             m_test.fail(__FILE__, __LINE__, "free pages %llu before the case, %llu after: %lld leaked",
                 (unsigned long long)m_free_before, (unsigned long long)free_after,
                 (long long)(m_free_before - free_after));
+        // The CPU may set Accessed in the entry when it walks through it; nothing else may change.
         u64 slot = kernel_pml4()[SCRATCH_PML4_INDEX];
-        if (slot != m_scratch_slot)
+        if ((slot | PageTableEntry::Accessed) != (m_scratch_slot | PageTableEntry::Accessed))
             m_test.fail(__FILE__, __LINE__, "kernel PML4[%llu] was 0x%llx before the case, 0x%llx after",
                 (unsigned long long)SCRATCH_PML4_INDEX, (unsigned long long)m_scratch_slot, (unsigned long long)slot);
+        else if (u64 used = scratch_pdpt_entries_in_use(); used != 0)
+            m_test.fail(__FILE__, __LINE__, "the scratch PDPT has %llu entries in use after the case", (unsigned long long)used);
     }
 
     // A block of 2^order pages, freed when the case ends. 0 (and a failed case) if none is left.
@@ -577,7 +600,8 @@ void test_remap_loop_keeps_tables(ktest::Test& t)
 
 void test_remap_loop_with_table_pruning(ktest::Test& t)
 {
-    // Without an anchor every unmap frees the PT, PD and PDPT and every map builds new ones.
+    // Without an anchor every unmap frees the PT and PD and every map builds new ones. The pinned
+    // PDPT above them stays, and so does the PML4 entry every address space copies.
     CaseScope scope(t);
     PhysAddr pages[2];
     for (u64 i = 0; i < 2; ++i) {
@@ -585,13 +609,18 @@ void test_remap_loop_with_table_pruning(ktest::Test& t)
         KASSERT_TRUE(t, pages[i]);
         poke(direct(pages[i]), 0x2000 + i);
     }
+    PhysAddr pdpt = scratch_pdpt();
+    u64 before = mm::page_stats().free_pages;
     for (u64 round = 0; round < 32; ++round) {
         u64 i = round % 2;
         KASSERT_OK(t, scope.map(scratch(0), pages[i], RW));
+        KEXPECT_EQ(t, before - mm::page_stats().free_pages, 2ull);
         KEXPECT_EQ(t, peek(scratch(0)), 0x2000 + i);
         KASSERT_OK(t, mm::unmap(scratch(0)));
+        KEXPECT_EQ(t, mm::page_stats().free_pages, before);
+        KEXPECT_EQ(t, scratch_pdpt_entries_in_use(), 0ull);
+        KEXPECT_EQ(t, scratch_pdpt(), pdpt);
     }
-    KEXPECT_EQ(t, kernel_pml4()[SCRATCH_PML4_INDEX], 0ull);
 }
 
 void test_remap_global_page_is_not_stale(ktest::Test& t)
@@ -887,7 +916,7 @@ void test_failed_map_leaves_nothing_behind(ktest::Test& t)
     KEXPECT_ERRNO(t, mm::map(scratch(0), 0x1001, RW), EINVAL);
     KEXPECT_ERRNO(t, mm::map(scratch(0) + 4, 0x1000, RW), EINVAL);
     KEXPECT_EQ(t, mm::page_stats().free_pages, free_before);
-    KEXPECT_EQ(t, kernel_pml4()[SCRATCH_PML4_INDEX], 0ull);
+    KEXPECT_EQ(t, scratch_pdpt_entries_in_use(), 0ull);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -961,15 +990,106 @@ void test_kernel_table_frees_intermediate_tables(ktest::Test& t)
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
     KASSERT_TRUE(t, page);
-    KASSERT_EQ(t, kernel_pml4()[SCRATCH_PML4_INDEX], 0ull);
+    KASSERT_TRUE(t, kernel_pml4()[SCRATCH_PML4_INDEX] & PageTableEntry::Present);
+    PhysAddr pdpt = scratch_pdpt();
+    KASSERT_EQ(t, scratch_pdpt_entries_in_use(), 0ull);
     u64 before = mm::page_stats().free_pages;
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
-    // A PDPT, a PD and a PT.
-    KEXPECT_EQ(t, before - mm::page_stats().free_pages, 3ull);
-    KEXPECT_NE(t, kernel_pml4()[SCRATCH_PML4_INDEX], 0ull);
+    // A PD and a PT, linked into the PDPT that was already there.
+    KEXPECT_EQ(t, before - mm::page_stats().free_pages, 2ull);
+    KEXPECT_EQ(t, scratch_pdpt(), pdpt);
+    KEXPECT_EQ(t, scratch_pdpt_entries_in_use(), 1ull);
     KASSERT_OK(t, mm::unmap(scratch(0)));
+    // Both freed; the PDPT stays, empty, at the same address.
     KEXPECT_EQ(t, mm::page_stats().free_pages, before);
-    KEXPECT_EQ(t, kernel_pml4()[SCRATCH_PML4_INDEX], 0ull);
+    KEXPECT_EQ(t, scratch_pdpt(), pdpt);
+    KEXPECT_EQ(t, scratch_pdpt_entries_in_use(), 0ull);
+}
+
+void test_kernel_upper_half_pdpts_all_present(ktest::Test& t)
+{
+    // mm::init links a PDPT into every upper-half PML4 entry, so a new address space can copy all
+    // 256 entries at creation and never has to be told about a later change.
+    using namespace PageTableEntry;
+    u64* pml4 = kernel_pml4();
+    u64 missing = 0, bad_flags = 0, duplicates = 0, not_reserved = 0;
+    auto& buddy = mm::buddy_for_tests();
+    for (int i = 256; i < 512; ++i) {
+        u64 entry = pml4[i];
+        if (!(entry & Present)) {
+            if (missing++ < 4)
+                t.fail(__FILE__, __LINE__, "kernel PML4[%d] is not present: 0x%llx", i, (unsigned long long)entry);
+            continue;
+        }
+        // Supervisor-only and never NX or Global: a copy must not grant more than the leaves do.
+        if ((entry & ~AddressMask & ~Accessed) != (Present | Writable))
+            bad_flags++;
+        for (int j = 256; j < i; ++j)
+            duplicates += (pml4[j] & AddressMask) == (entry & AddressMask);
+        // Every PDPT is a page the kernel owns, never one the buddy allocator could hand out.
+        const PageFrame* frame = buddy.frame_for(entry & AddressMask);
+        not_reserved += !frame || !frame->has(PageFrame::Reserved);
+    }
+    KEXPECT_EQ(t, missing, 0ull);
+    KEXPECT_EQ(t, bad_flags, 0ull);
+    KEXPECT_EQ(t, duplicates, 0ull);
+    KEXPECT_EQ(t, not_reserved, 0ull);
+    KEXPECT_TRUE(t, mm::kernel_page_table().upper_half_pdpts_pinned());
+    KEXPECT_TRUE(t, mm::layout().page_tables_at_boot >= 1 + 256);
+}
+
+void test_kernel_pdpt_survives_map_unmap_cycles(ktest::Test& t)
+{
+    // 4 KiB pages, a 2 MiB page (a PD but no PT), and unmap_range across two PDs: whichever path
+    // empties the scratch PDPT, it stays where it is, and the tables below it are freed.
+    CaseScope scope(t);
+    PhysAddr page = scope.allocate();
+    PhysAddr block = scope.allocate(9);
+    KASSERT_TRUE(t, page && block);
+    poke(direct(page), 0x5A5A);
+    poke(direct(block + 3 * PAGE_SIZE), 0xB10C);
+    u64 upper[256];
+    for (int i = 0; i < 256; ++i)
+        upper[i] = kernel_pml4()[256 + i];
+    PhysAddr pdpt = scratch_pdpt();
+    u64 before = mm::page_stats().free_pages;
+    PageTable& kernel = mm::kernel_page_table();
+    // A 4 KiB page at the end of one GiB, then a 2 MiB and a 4 KiB page at the start of the next.
+    VirtAddr first = SCRATCH + 1 * GiB - PAGE_SIZE;
+    scope.track(SCRATCH + 2 * MiB, 512);
+    scope.track(first, 1 + 512 + 1);
+    for (u64 round = 0; round < 8; ++round) {
+        VirtAddr va = SCRATCH + round * 2 * GiB + (round + 1) * 4 * MiB + round * PAGE_SIZE;
+        KASSERT_OK(t, scope.map(va, page, RW));
+        KEXPECT_EQ(t, peek(va), 0x5A5Aull);
+        KASSERT_OK(t, mm::unmap(va));
+        KEXPECT_EQ(t, mm::page_stats().free_pages, before);
+
+        KASSERT_OK(t, kernel.map(SCRATCH + 2 * MiB, block, RW, PageSize::Size2M));
+        KEXPECT_EQ(t, before - mm::page_stats().free_pages, 1ull); // just the PD
+        KEXPECT_EQ(t, peek(SCRATCH + 2 * MiB + 3 * PAGE_SIZE), 0xB10Cull);
+        KASSERT_OK(t, kernel.unmap_range(SCRATCH + 2 * MiB, 2 * MiB));
+        KEXPECT_EQ(t, mm::page_stats().free_pages, before);
+
+        KASSERT_OK(t, kernel.map(first, page, RW));
+        KASSERT_OK(t, kernel.map_range(SCRATCH + 1 * GiB, block, 2 * MiB, RW, true));
+        KASSERT_OK(t, kernel.map(SCRATCH + 1 * GiB + 2 * MiB, page, RW));
+        KEXPECT_EQ(t, before - mm::page_stats().free_pages, 4ull); // two PDs, two PTs
+        KEXPECT_EQ(t, scratch_pdpt_entries_in_use(), 2ull);
+        KEXPECT_EQ(t, peek(first), 0x5A5Aull);
+        KEXPECT_EQ(t, peek(SCRATCH + 1 * GiB + 3 * PAGE_SIZE), 0xB10Cull);
+        KASSERT_OK(t, kernel.unmap_range(first, PAGE_SIZE + 2 * MiB + PAGE_SIZE));
+        KEXPECT_EQ(t, mm::page_stats().free_pages, before);
+
+        KEXPECT_EQ(t, scratch_pdpt(), pdpt);
+        KEXPECT_EQ(t, scratch_pdpt_entries_in_use(), 0ull);
+    }
+    KEXPECT_FAULT(t, Access::Read, first, 0);
+    // No upper-half entry changed, the scratch slot or any other (the CPU may set Accessed).
+    u64 changed = 0;
+    for (int i = 0; i < 256; ++i)
+        changed += (kernel_pml4()[256 + i] | PageTableEntry::Accessed) != (upper[i] | PageTableEntry::Accessed);
+    KEXPECT_EQ(t, changed, 0ull);
 }
 
 // A 2 MiB page in the scratch region of the live kernel table. 0 if no 2 MiB block is free.
@@ -1489,6 +1609,46 @@ void test_private_destroy_user_half_keeps_kernel_half(ktest::Test& t)
     KEXPECT_EQ(t, table.memory().live(), 0ll);
 }
 
+void test_private_populate_and_pin_upper_half(ktest::Test& t)
+{
+    // What mm::init does to the kernel table, on a private one: populate all 256 upper-half
+    // PDPTs (all or nothing), then pin them against pruning while the lower half still prunes.
+    CaseScope scope(t);
+    u64 before = mm::page_stats().free_pages;
+    {
+        PrivateTable table(t);
+        KASSERT_PRIVATE(t, table);
+        table.memory().set_budget(100);
+        KEXPECT_ERRNO(t, table->populate_upper_half_pdpts(), ENOMEM);
+        KEXPECT_EQ(t, table.memory().live(), 1ll);
+        KEXPECT_EQ(t, table.memory().allocated(), 1ull + 100);
+        for (int i = 0; i < 512; ++i)
+            KASSERT_EQ(t, table.pml4()[i], 0ull);
+        table.memory().set_budget(-1);
+        KASSERT_OK(t, table->populate_upper_half_pdpts());
+        KEXPECT_EQ(t, table.memory().live(), 257ll);
+        KASSERT_OK(t, table->populate_upper_half_pdpts()); // idempotent
+        KEXPECT_EQ(t, table.memory().live(), 257ll);
+        for (int i = 256; i < 512; ++i)
+            KASSERT_TRUE(t, table.pml4()[i] & PageTableEntry::Present);
+
+        table->set_upper_half_pdpts_pinned(true);
+        u64 slot = table.pml4()[SCRATCH_PML4_INDEX];
+        for (int round = 0; round < 3; ++round) {
+            KASSERT_OK(t, table->map(SCRATCH + round * GiB, FAKE_PHYS, RW));
+            KASSERT_OK(t, table->map(LOW, FAKE_PHYS, RW));
+            KEXPECT_EQ(t, table.memory().live(), 257ll + 2 + 3);
+            KASSERT_OK(t, table->unmap(SCRATCH + round * GiB));
+            KASSERT_OK(t, table->unmap(LOW));
+            KEXPECT_EQ(t, table.memory().live(), 257ll);
+            KEXPECT_EQ(t, table.pml4()[SCRATCH_PML4_INDEX], slot);
+            KEXPECT_EQ(t, table.pml4()[0], 0ull);
+        }
+        // destroy(Everything) in ~PrivateTable frees the pinned PDPTs too.
+    }
+    KEXPECT_EQ(t, mm::page_stats().free_pages, before);
+}
+
 void test_private_2m_page_translates(ktest::Test& t)
 {
     CaseScope scope(t);
@@ -1883,8 +2043,9 @@ void test_private_ranges_reject_bad_arguments(ktest::Test& t)
     KEXPECT_EQ(t, table.memory().live(), 1ll);
 }
 
-// Loads a private table whose upper half borrows the kernel's entries, except the scratch slot,
-// which is the private table's own. Interrupts stay off while it is loaded.
+// Loads a private table as a process's address space would be: its upper half is a copy of the
+// kernel's 256 PML4 entries (the PDPTs behind them are pinned, so a copy can never go stale).
+// Entries the private table has itself are kept. Interrupts stay off while it is loaded.
 class LoadedTable {
 public:
     explicit LoadedTable(PrivateTable& table) : m_table(table)
@@ -1893,8 +2054,10 @@ public:
         u64* own = table.pml4();
         for (int i = 256; i < 512; ++i) {
             m_borrowed[i] = !own[i] && kernel[i];
-            if (m_borrowed[i])
+            if (m_borrowed[i]) {
                 own[i] = kernel[i];
+                m_borrowed_count++;
+            }
         }
         m_rflags = x86::read_rflags();
         x86::cli();
@@ -1912,18 +2075,22 @@ public:
             if (m_borrowed[i])
                 own[i] = 0;
     }
+    int borrowed_count() const { return m_borrowed_count; }
 
 private:
     PrivateTable& m_table;
     bool m_borrowed[512] {};
+    int m_borrowed_count { 0 };
     u64 m_rflags;
     u64 m_saved_cr3;
 };
 
 void test_private_table_loaded_in_cr3(ktest::Test& t)
 {
-    // The MMU walks the private table: a split 2 MiB page reads through, honours the read-only
-    // page the split made, and writes land in the right physical pages.
+    // The MMU walks the private table: a split 2 MiB page in its lower half reads through,
+    // honours the read-only page the split made, and writes land in the right physical pages.
+    // Everything else the CPU touches meanwhile (this code, its stack, the direct map) is reached
+    // through the kernel's PDPTs, shared by copying all 256 upper-half PML4 entries.
     CaseScope scope(t);
     PhysAddr block = scope.allocate(9);
     KASSERT_TRUE(t, block);
@@ -1931,34 +2098,48 @@ void test_private_table_loaded_in_cr3(ktest::Test& t)
         fill(direct(block + i * PAGE_SIZE), 5000 + i);
     PrivateTable table(t);
     KASSERT_PRIVATE(t, table);
-    KASSERT_OK(t, table->map(SCRATCH, block, RW, PageSize::Size2M));
-    KASSERT_OK(t, table->protect(SCRATCH + 5 * PAGE_SIZE, RO));
-    KASSERT_EQ(t, kernel_pml4()[SCRATCH_PML4_INDEX], 0ull);
+    KASSERT_OK(t, table->map(LOW, block, RW, PageSize::Size2M));
+    KASSERT_OK(t, table->protect(LOW + 5 * PAGE_SIZE, RO));
+    // The kernel's own table has nothing at LOW: after switching back, no leftover TLB entry may
+    // still show this page (checked below).
+    KEXPECT_ERRNO(t, mm::translate(LOW), ENOENT);
+    i64 private_tables = table.memory().live();
 
     u64 mismatches = 0;
     bool write_faulted = false, read_only_faulted = false;
     u64 fault_code = 0, fault_cr2 = 0, through_private = 0;
+    int borrowed = 0;
+    bool kernel_half_translates = false;
     {
         LoadedTable loaded(table);
+        borrowed = loaded.borrowed_count();
         for (u64 i = 0; i < 512; ++i)
-            mismatches += peek(SCRATCH + i * PAGE_SIZE + 8 * (i % WORDS_PER_PAGE)) != pattern(5000 + i, i % WORDS_PER_PAGE);
-        write_faulted = faults(Access::Write, SCRATCH + 7 * PAGE_SIZE, 0x7777);
-        read_only_faulted = faults(Access::Write, SCRATCH + 5 * PAGE_SIZE + 0x40, 0x5555);
+            mismatches += peek(LOW + i * PAGE_SIZE + 8 * (i % WORDS_PER_PAGE)) != pattern(5000 + i, i % WORDS_PER_PAGE);
+        write_faulted = faults(Access::Write, LOW + 7 * PAGE_SIZE, 0x7777);
+        read_only_faulted = faults(Access::Write, LOW + 5 * PAGE_SIZE + 0x40, 0x5555);
         fault_code = g_catch.frame.error_code;
         fault_cr2 = g_catch.cr2;
-        // The kernel's own table has nothing here: after switching back, no leftover TLB entry
-        // may still show this page (checked below).
-        through_private = peek(SCRATCH + 9 * PAGE_SIZE);
+        through_private = peek(LOW + 9 * PAGE_SIZE);
+        // The builder walks the copied entries into the kernel's own tables, too.
+        auto in_private = table->translate((VirtAddr)&g_catch);
+        auto in_kernel = mm::kernel_page_table().translate((VirtAddr)&g_catch);
+        kernel_half_translates = !in_private.is_error() && !in_kernel.is_error() && in_private.value().phys == in_kernel.value().phys;
     }
+    KEXPECT_EQ(t, borrowed, 256);
     KEXPECT_EQ(t, mismatches, 0ull);
     KEXPECT_FALSE(t, write_faulted);
     KEXPECT_EQ(t, peek(direct(block + 7 * PAGE_SIZE)), 0x7777ull);
     KEXPECT_TRUE(t, read_only_faulted);
     KEXPECT_EQ(t, fault_code & PF_MASK, PF_P | PF_W);
-    KEXPECT_EQ(t, fault_cr2, SCRATCH + 5 * PAGE_SIZE + 0x40);
+    KEXPECT_EQ(t, fault_cr2, LOW + 5 * PAGE_SIZE + 0x40);
     KEXPECT_PATTERN(t, direct(block + 5 * PAGE_SIZE), 5005);
     KEXPECT_EQ(t, through_private, pattern(5009, 0));
-    KEXPECT_FAULT(t, Access::Read, SCRATCH + 9 * PAGE_SIZE, 0);
+    KEXPECT_TRUE(t, kernel_half_translates);
+    KEXPECT_FAULT(t, Access::Read, LOW + 9 * PAGE_SIZE, 0);
+    // The borrowed entries are gone again; the private table never allocated an upper-half table.
+    KEXPECT_EQ(t, table.memory().live(), private_tables);
+    for (int i = 256; i < 512; ++i)
+        KEXPECT_EQ(t, table.pml4()[i], 0ull);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1967,7 +2148,9 @@ void test_private_table_loaded_in_cr3(ktest::Test& t)
 
 void test_scratch_region_left_empty(ktest::Test& t)
 {
-    KEXPECT_EQ(t, kernel_pml4()[SCRATCH_PML4_INDEX], 0ull);
+    // The scratch slot keeps its pinned PDPT, with nothing below it.
+    KEXPECT_TRUE(t, kernel_pml4()[SCRATCH_PML4_INDEX] & PageTableEntry::Present);
+    KEXPECT_EQ(t, scratch_pdpt_entries_in_use(), 0ull);
     KEXPECT_ERRNO(t, mm::translate(SCRATCH), ENOENT);
     KEXPECT_EQ(t, mm::buddy_for_tests().check_consistency(), mm::page_stats().free_pages);
 }
@@ -2013,6 +2196,8 @@ KTEST_SUITE(page_tables,
     KTEST_CASE(test_map_256_pages_both_ways),
     KTEST_CASE(test_map_range_and_unmap_range_on_kernel_table),
     KTEST_CASE(test_kernel_table_frees_intermediate_tables),
+    KTEST_CASE(test_kernel_upper_half_pdpts_all_present),
+    KTEST_CASE(test_kernel_pdpt_survives_map_unmap_cycles),
     KTEST_CASE(test_live_2m_page_split_by_protect),
     KTEST_CASE(test_live_2m_page_split_by_unmap),
     KTEST_CASE(test_direct_map_uses_2m_pages),
@@ -2039,6 +2224,7 @@ KTEST_SUITE(page_tables,
     KTEST_CASE(test_private_intermediate_tables_freed),
     KTEST_CASE(test_private_destroy_everything_frees_all),
     KTEST_CASE(test_private_destroy_user_half_keeps_kernel_half),
+    KTEST_CASE(test_private_populate_and_pin_upper_half),
     KTEST_CASE(test_private_2m_page_translates),
     KTEST_CASE(test_private_2m_split_by_protect),
     KTEST_CASE(test_private_protect_same_flags_does_not_split),

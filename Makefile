@@ -164,6 +164,7 @@ bench: deps
 	$(Q)$(MAKE) -j$(JOBS) $(BENCH_BIN) iso
 	$(Q)$(BENCH_BIN) --benchmark_min_time=0.2
 	$(Q)$(PYTHON) tests/qemu/harness.py --bench
+	$(Q)bash tests/bench/linux-boot.sh
 
 FUZZ_CPP := $(sort $(wildcard tests/fuzz/*.cpp))
 FUZZ_BINS := $(FUZZ_CPP:tests/fuzz/%.cpp=$(BUILD)/fuzz/%)

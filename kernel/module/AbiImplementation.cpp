@@ -27,7 +27,7 @@ static_assert(sizeof(homeos_test_suite) == sizeof(ktest::Suite) && sizeof(homeos
 static_assert(sizeof(homeos_export) == sizeof(KernelExport));
 
 namespace {
-// Stash for errno-returning C calls.
+// C ABI calls report errors as negative errno values.
 int negative(Error error) { return -error.code(); }
 }
 

@@ -46,6 +46,24 @@ public:
     usize size() const { return m_count; }
     bool is_empty() const { return m_count == 0; }
 
+    // Cancels every armed timer for which predicate(timer) is true; returns how many. For teardown
+    // (a module going away must not leave a timer that calls into its freed code).
+    template<typename Predicate>
+    usize cancel_if(Predicate predicate)
+    {
+        usize cancelled = 0;
+        List* lists[] = { &m_timers, &m_expiring };
+        for (List* list : lists) {
+            for (Timer* timer = list->first(); timer;) {
+                Timer* next = list->next(*timer);
+                if (predicate(static_cast<const Timer&>(*timer)) && cancel(*timer))
+                    ++cancelled;
+                timer = next;
+            }
+        }
+        return cancelled;
+    }
+
 private:
     using List = IntrusiveList<Timer, &Timer::node>;
     void insert_sorted(Timer& timer);

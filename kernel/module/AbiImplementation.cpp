@@ -351,6 +351,45 @@ KEXPORT(homeos_test_log);
 
 } // extern "C"
 
+namespace abi_cleanup {
+
+namespace {
+struct Range {
+    u64 start, end;
+    bool contains(const void* p) const { return (u64)p >= start && (u64)p < end; }
+};
+}
+
+usize cancel_timers_in(u64 start, u64 end)
+{
+    Range range { start, end };
+    return timers::cancel_matching(
+        [](const Timer& timer, void* context) {
+            auto& r = *(Range*)context;
+            if (r.contains(&timer) || r.contains((const void*)timer.callback))
+                return true;
+            // A module timer: the kernel trampoline calls the module's callback.
+            return timer.callback == module_timer_trampoline && r.contains((const void*)((const ModuleTimer&)timer).callback);
+        },
+        &range);
+}
+
+usize free_vectors_in(u64 start, u64 end)
+{
+    usize freed = 0;
+    for (int vector = interrupts::FIRST_EXTERNAL_VECTOR; vector < 256; ++vector) {
+        auto& slot = g_irq_slots[vector];
+        if (slot.handler && (u64)slot.handler >= start && (u64)slot.handler < end) {
+            interrupts::unregister_handler((u8)vector);
+            slot = {};
+            ++freed;
+        }
+    }
+    return freed;
+}
+
+} // namespace abi_cleanup
+
 namespace entropy {
 u64 bytes_added() { return g_entropy_bytes; }
 }

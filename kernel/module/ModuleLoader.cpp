@@ -12,6 +12,7 @@
 #include <log/Log.h>
 #include <mm/KernelAllocator.h>
 #include <mm/MemoryManager.h>
+#include <module/AbiCleanup.h>
 #include <module/Exports.h>
 #include <module/ModuleLoader.h>
 #include <module/ModuleParams.h>
@@ -140,6 +141,19 @@ void release_memory(Module& module) REQUIRES(g_module_mutex)
     if (module.m_base)
         free_virtual(module.m_base, module.m_size + PAGE_SIZE);
     module.m_base = 0;
+}
+
+// Timers, interrupt handlers and PCI drivers that point into the module's memory would call freed
+// code after unload: sweep them, and say so, since a correct module releases them itself.
+void sweep_leftovers(Module& module)
+{
+    u64 start = module.m_base, end = module.m_base + module.m_size;
+    usize timers_left = abi_cleanup::cancel_timers_in(start, end);
+    usize vectors_left = abi_cleanup::free_vectors_in(start, end);
+    if (timers_left || vectors_left)
+        log_warn("module: %s left %zu timer(s) armed and %zu interrupt handler(s) registered; released them", module.name_cstr(),
+            timers_left, vectors_left);
+    pci::unregister_drivers_in(start, end);
 }
 
 void release(Module* module) REQUIRES(g_module_mutex)
@@ -340,7 +354,7 @@ ErrorOr<Module*> load_elf(ReadonlyBytes image, StringView params) REQUIRES(g_mod
         modules::set_current(nullptr);
         if (result != 0) {
             modules::list().remove(*module);
-            pci::unregister_drivers_in(module->m_base, module->m_base + module->m_size);
+            sweep_leftovers(*module);
             drop_dependencies();
             int code = result < 0 ? -result : EINVAL;
             return fail(refuse(code, "%.*s: module_init failed with %d (%s)", name_length, name.characters(), result, errno_name(code)));
@@ -406,8 +420,7 @@ ErrorOr<void> ModuleLoader::unload(StringView name)
     for (usize i = module->m_fini_array.size(); i > 0; --i)
         module->m_fini_array[i - 1]();
     modules::set_current(nullptr);
-    // A driver the module forgot to unregister would leave the PCI core calling freed code.
-    pci::unregister_drivers_in(module->m_base, module->m_base + module->m_size);
+    sweep_leftovers(*module);
     modules::list().remove(*module);
     for (usize i = 0; i < module->m_dependency_count; ++i)
         module->m_dependencies[i]->m_use_count--;

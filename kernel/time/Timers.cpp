@@ -50,6 +50,12 @@ bool cancel(Timer& timer)
 
 u64 ticks() { return g_ticks; }
 
+usize cancel_matching(bool (*predicate)(const Timer&, void*), void* context)
+{
+    SpinlockLocker locker(g_lock);
+    return g_queue.cancel_if([&](const Timer& timer) { return predicate(timer, context); });
+}
+
 void sleep_ns(u64 ns)
 {
     u64 end = clock::monotonic_ns() + ns;

@@ -13,6 +13,8 @@ bool is_running();
 void add(Timer&, u64 delay_ns, u64 period_ns = 0);
 bool cancel(Timer&);
 u64 ticks();
+// Cancels every armed timer the predicate selects (module teardown); returns how many.
+usize cancel_matching(bool (*predicate)(const Timer&, void* context), void* context);
 // Sleeps by halting until `ns` have passed (interrupts must be on).
 void sleep_ns(u64 ns);
 

@@ -361,3 +361,21 @@ TEST(TimerQueueTest, RandomisedAgainstModel)
         ASSERT_EQ(armed, queue.size());
     }
 }
+
+TEST(TimerQueueTest, CancelIfRemovesOnlySelectedTimers)
+{
+    TimerQueue queue;
+    Timer timers[6];
+    for (auto& timer : timers)
+        timer.callback = [](Timer&, void*) { };
+    for (int i = 0; i < 6; ++i)
+        queue.add(timers[i], 0, 100 + i, i % 2 ? 50 : 0);
+    // Select the odd (periodic) ones, as a module teardown selects its own timers by address.
+    usize cancelled = queue.cancel_if([&](const Timer& timer) { return (&timer - timers) % 2 == 1; });
+    EXPECT_EQ(cancelled, 3u);
+    EXPECT_EQ(queue.size(), 3u);
+    for (int i = 0; i < 6; ++i)
+        EXPECT_EQ(timers[i].armed, i % 2 == 0) << i;
+    EXPECT_EQ(queue.run_expired(1000), 3u);
+    EXPECT_EQ(queue.cancel_if([](const Timer&) { return true; }), 0u);
+}

@@ -17,6 +17,7 @@
 #include <module/ModuleService.h>
 #include <pci/Pci.h>
 #include <test/KTest.h>
+#include <time/Timers.h>
 
 namespace {
 
@@ -277,6 +278,19 @@ void test_exception_in_module_is_symbolized(ktest::Test& t)
     if (!contains_text(c.report, "hello_trap+0x") || !contains_text(c.report, "[hello]"))
         t.fail(__FILE__, __LINE__, "report lacks the module symbol; it starts: %.200s", c.report);
     KEXPECT_FALSE(t, ModuleLoader::unload("hello").is_error());
+}
+
+void test_unload_sweeps_leftover_timers(ktest::Test& t)
+{
+    // hello leak_timer=1 arms a periodic timer in its .bss from module_exit and never cancels it.
+    if (!have_initramfs(t))
+        return;
+    LeakCheck check;
+    KASSERT_TRUE(t, !module_service::load_by_name("hello", "leak_timer=1").is_error());
+    KASSERT_TRUE(t, !ModuleLoader::unload("hello").is_error());
+    // Were the timer still armed, its next tick would run freed module code and fault.
+    timers::sleep_ns(20ull * 1000 * 1000);
+    KEXPECT_NO_LEAK(t, check);
 }
 
 void test_dependencies_and_use_counts(ktest::Test& t)
@@ -669,6 +683,7 @@ KTEST_SUITE(modules,
     KTEST_CASE(test_section_permissions_w_xor_x),
     KTEST_CASE(test_backtrace_symbolizes_module_code),
     KTEST_CASE(test_exception_in_module_is_symbolized),
+    KTEST_CASE(test_unload_sweeps_leftover_timers),
     KTEST_CASE(test_dependencies_and_use_counts),
     KTEST_CASE(test_unload_unknown_is_enoent),
     KTEST_CASE(test_parameters_typed_and_validated),

@@ -5,6 +5,10 @@
 static int64_t count = 3;
 static bool verbose = false;
 static bool fail_init = false;
+static bool leak_timer = false;
+MODULE_PARAM_BOOL(leak_timer, "leave a periodic timer armed at exit (for the loader's cleanup test)");
+static struct homeos_timer leaked;
+static int leaked_ticks;
 MODULE_PARAM_BOOL(fail_init, "make module_init fail with -EIO (for the loader's tests)");
 static char greeting[32] = "hello";
 MODULE_PARAM_INT(count, 0, 100, "how many allocations to make at init");
@@ -48,6 +52,10 @@ static int hello_init(void)
 
 static void hello_exit(void)
 {
+    if (leak_timer) {
+        homeos_timer_init(&leaked, on_tick, &leaked_ticks);
+        homeos_timer_start(&leaked, 1000000, 1000000);
+    }
     for (int64_t i = 0; i < count; ++i)
         kfree(blocks[i]);
     pr_info("goodbye\n");

@@ -4,9 +4,9 @@
 #   make -C mymod -f /path/to/homeos/abi/module.mk package    # adds <name>.ko.zst and <name>.manifest
 #
 # The module's directory may define, in a file named `module.conf` (make syntax):
+# (the package's version comes from the module's MODULE_VERSION, in .modinfo)
 #   MODULE  = name            (default: the directory's name)
 #   SOURCES = a.c b.cpp       (default: every .c and .cpp in the directory)
-#   VERSION = 1.2             (recorded in the package manifest; default: .modinfo's version or 0)
 # Output goes to $(OUT) (default: ./build).
 
 ABI_DIR := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))

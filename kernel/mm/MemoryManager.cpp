@@ -99,10 +99,16 @@ void* early_phys_to_virt(PhysAddr phys)
 PhysAddr virt_to_phys(const void* pointer)
 {
     u64 virt = (u64)pointer;
-    if (virt >= KERNEL_VMA)
+    // The two linear ranges first: the direct map and the kernel image.
+    if (virt >= DIRECT_MAP_BASE && virt < DIRECT_MAP_BASE + (1ull << 46))
+        return virt - DIRECT_MAP_BASE;
+    if (virt >= KERNEL_VMA && virt < (u64)__kernel_end)
         return virt - KERNEL_VMA;
-    VERIFY(virt >= DIRECT_MAP_BASE);
-    return virt - DIRECT_MAP_BASE;
+    // Anything else (modules, vmalloc) is page-mapped: ask the page tables.
+    auto translation = translate(virt);
+    if (translation.is_error())
+        panic("mm: virt_to_phys(0x%llx): address is not mapped", (unsigned long long)virt);
+    return translation.value().phys;
 }
 
 void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end)

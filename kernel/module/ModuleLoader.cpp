@@ -12,6 +12,7 @@
 #include <log/Log.h>
 #include <mm/KernelAllocator.h>
 #include <mm/MemoryManager.h>
+#include <mm/Vmalloc.h>
 #include <module/AbiCleanup.h>
 #include <module/Exports.h>
 #include <module/ModuleLoader.h>
@@ -385,24 +386,25 @@ ErrorOr<Module*> ModuleLoader::load(ReadonlyBytes image, StringView params)
     auto size = ZstdDecoder::content_size(image);
     if (size.is_error() || size.value() == 0 || size.value() > 64 * MiB)
         return refuse(size.is_error() ? size.error().code() : EFBIG, "compressed module: no usable content size in its zstd frame");
+    // The decoded image can exceed kmalloc's largest block: it goes in vmalloc space.
     auto* decoder = new (std::nothrow) ZstdDecoder;
-    auto buffer = try_kmalloc(size.value());
+    auto buffer = vmalloc::allocate(size.value());
     if (!decoder || buffer.is_error()) {
         delete decoder;
         if (!buffer.is_error())
-            kfree(buffer.value());
+            vmalloc::free(buffer.value());
         return refuse(ENOMEM, "compressed module: out of memory for %llu bytes", (unsigned long long)size.value());
     }
     auto decoded = decoder->decompress(image, Bytes((u8*)buffer.value(), size.value()));
     if (decoded.is_error()) {
         auto error = refuse(decoded.error().code(), "compressed module: %s", decoder->error());
         delete decoder;
-        kfree(buffer.value());
+        vmalloc::free(buffer.value());
         return error;
     }
     delete decoder;
     auto result = load_elf(ReadonlyBytes((const u8*)buffer.value(), decoded.value()), params);
-    kfree(buffer.value());
+    vmalloc::free(buffer.value());
     return result;
 }
 

@@ -555,6 +555,19 @@ def scenario_no_hpet(result):
                  f"no HPET: the timer selftests pass ({len(cases)} cases)")
 
 
+def scenario_cpu_max(result):
+    """A CPU with SMEP, SMAP and 1 GiB pages, and 2 GiB of RAM: the protections are switched on and
+    the memory, page-table and exception suites still pass."""
+    m = Machine("cpu-max", "panic=exit selftest=boot,page_tables,exceptions,kmalloc,buddy", memory="2G", extra=("-cpu", "max"))
+    code = m.wait_exit(600)
+    result.log = m.output
+    result.check("cpu: protections: NX on, WP on, SMEP on, SMAP on" in m.output, "cpu max: SMEP and SMAP are enabled")
+    result.check(re.search(r"20[0-9]{2} MiB direct-mapped", m.output) is not None, "cpu max: 2 GiB of RAM is direct-mapped")
+    plan, cases, suites, errors = parse_ktap(m.output)
+    result.check(len(cases) > 100 and all(ok for _, _, ok, _ in cases) and not errors and code == EXIT_SELFTEST_PASS,
+                 f"cpu max: memory, page-table and exception selftests pass ({len(cases)} cases)")
+
+
 def scenario_triple_fault_detected(result):
     """The harness's own check: a triple fault is recognised as such, not taken for a pass."""
     m = Machine("inject-triple-fault", "inject=triple-fault panic=exit")
@@ -623,6 +636,7 @@ def main():
         scenarios.append(("loglevel", scenario_loglevel, ()))
         scenarios.append(("no-hpet", scenario_no_hpet, ()))
         scenarios.append(("triple-fault", scenario_triple_fault_detected, ()))
+        scenarios.append(("cpu-max", scenario_cpu_max, ()))
         scenarios.append(("virtio-rng", scenario_virtio_rng, ()))
         scenarios.append(("module-prompt", scenario_module_prompt, ()))
         scenarios.append(("out-of-tree", scenario_out_of_tree, ()))

@@ -10,6 +10,16 @@ NM         := llvm-nm
 PYTHON     ?= python3
 QEMU       ?= qemu-system-x86_64
 JOBS       ?= 2
+# The target architecture. Only kernel/arch/$(ARCH)/ is built; generic code reaches it through
+# the interface headers in kernel/arch/*.h, which select the implementation by HOMEOS_ARCH_*.
+ARCH       ?= x86_64
+ifeq ($(ARCH),x86_64)
+ARCH_TARGET := x86_64-pc-linux-gnu
+ARCH_CFLAGS := -mno-red-zone -mgeneral-regs-only -mcmodel=kernel -DHOMEOS_ARCH_X86_64
+else
+$(error ARCH=$(ARCH) is not supported yet; the only architecture is x86_64)
+endif
+ARCH_DIR   := kernel/arch/$(ARCH)
 
 export BUILD PYTHON QEMU
 
@@ -18,16 +28,19 @@ export BUILD PYTHON QEMU
 # ---------------------------------------------------------------------------
 KERNEL_WARNINGS := -Wall -Wextra -Werror -Wthread-safety -Wno-unused-parameter -Wno-invalid-offsetof \
                    -Wno-gnu-statement-expression -Wno-c99-designator
-KCXXFLAGS := --target=x86_64-pc-linux-gnu -std=c++20 -ffreestanding -fno-exceptions -fno-rtti \
-             -mno-red-zone -mgeneral-regs-only -mcmodel=kernel -fno-pic -fno-pie -fno-stack-protector \
+KCXXFLAGS := --target=$(ARCH_TARGET) -std=c++20 -ffreestanding -fno-exceptions -fno-rtti \
+             $(ARCH_CFLAGS) -fno-pic -fno-pie -fno-stack-protector \
              -fno-threadsafe-statics -fno-use-cxa-atexit -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
              -nostdlib -O2 -g $(KERNEL_WARNINGS) -Iinclude -Ikernel -Iabi -I$(BUILD)/abi -DHOMEOS_KERNEL -MMD -MP
-KASFLAGS  := --target=x86_64-pc-linux-gnu -ffreestanding -mcmodel=kernel -fno-pic -Iinclude -Ikernel -DHOMEOS_KERNEL -MMD -MP -D__ASSEMBLY__
+KASFLAGS  := --target=$(ARCH_TARGET) -ffreestanding $(ARCH_CFLAGS) -fno-pic -Iinclude -Ikernel -DHOMEOS_KERNEL -MMD -MP -D__ASSEMBLY__
 
-KERNEL_CPP := $(shell find kernel -name '*.cpp' | sort)
-KERNEL_ASM := $(shell find kernel -name '*.S' | sort)
+# Generic sources, plus the selected architecture's folder only.
+KERNEL_CPP := $(shell find kernel -path kernel/arch -prune -o -name '*.cpp' -print | sort) \
+              $(shell find $(ARCH_DIR) -name '*.cpp' | sort)
+KERNEL_ASM := $(shell find kernel -path kernel/arch -prune -o -name '*.S' -print | sort) \
+              $(shell find $(ARCH_DIR) -name '*.S' | sort)
 KERNEL_OBJS := $(KERNEL_CPP:%.cpp=$(BUILD)/%.o) $(KERNEL_ASM:%.S=$(BUILD)/%.o)
-LINKER_SCRIPT := kernel/arch/x86_64/linker.ld
+LINKER_SCRIPT := $(ARCH_DIR)/linker.ld
 
 KERNEL_ELF := $(BUILD)/homeos.elf
 ABI_CRCS   := $(BUILD)/abi/crcs.h
@@ -127,7 +140,8 @@ HOST_WARNINGS := -Wall -Wextra -Wno-unused-parameter -Wno-invalid-offsetof -Wno-
 HOSTCXXFLAGS := -std=c++20 -O1 -g -Iinclude -Ikernel -Itests/unit -DHOMEOS_HOST $(HOST_WARNINGS) -MMD -MP
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-LIB_CPP  := $(sort $(shell find kernel/lib -name '*.cpp'))
+# The pure libraries: kernel/lib/ and the architecture's own host-testable part, $(ARCH_DIR)/lib/.
+LIB_CPP  := $(sort $(shell find kernel/lib $(ARCH_DIR)/lib -name '*.cpp'))
 UNIT_CPP := $(sort $(wildcard tests/unit/*.cpp tests/unit/support/*.cpp))
 LIB_HOST_OBJS  := $(LIB_CPP:%.cpp=$(BUILD)/host/%.o)
 UNIT_OBJS      := $(UNIT_CPP:%.cpp=$(BUILD)/host/%.o)
@@ -154,10 +168,7 @@ BENCH_BIN := $(BUILD)/bench/host-bench
 $(BUILD)/bench/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(Q)$(HOSTCXX) -std=c++20 -O2 -g -Iinclude -Ikernel -Itests/unit -DHOMEOS_HOST -MMD -MP -c $< -o $@
-$(BUILD)/bench/lib/%.o: kernel/lib/%.cpp
-	@mkdir -p $(dir $@)
-	$(Q)$(HOSTCXX) -std=c++20 -O2 -g -Iinclude -Ikernel -DHOMEOS_HOST -MMD -MP -c $< -o $@
-$(BENCH_BIN): $(LIB_CPP:kernel/lib/%.cpp=$(BUILD)/bench/lib/%.o) $(BENCH_CPP:%.cpp=$(BUILD)/bench/%.o)
+$(BENCH_BIN): $(LIB_CPP:%.cpp=$(BUILD)/bench/%.o) $(BENCH_CPP:%.cpp=$(BUILD)/bench/%.o)
 	$(Q)$(HOSTCXX) -o $@ $^ -lbenchmark -lzstd -lpthread
 
 bench: deps

@@ -24,7 +24,7 @@
 //
 // Output is reproducible: entries are sorted, mtime/uid/gid are 0, inode numbers follow the sort
 // order, and the zstd frame (content size and checksum on) is made single-threaded.
-#include <lib/ModInfo.h>
+#include <lib/module/ModInfo.h>
 
 #include <dirent.h>
 #include <elf.h>

@@ -1,7 +1,8 @@
 #include <Panic.h>
-#include <arch/x86_64/Cpu.h>
-#include <arch/x86_64/Exceptions.h>
-#include <lib/Format.h>
+#include <arch/Cpu.h>
+#include <arch/Exceptions.h>
+#include <arch/Platform.h>
+#include <lib/text/Format.h>
 #include <log/Log.h>
 
 namespace {
@@ -21,23 +22,22 @@ char g_backtrace[2048];
     case PanicAction::Exit:
         qemu_exit::exit(qemu_exit::PANIC);
     case PanicAction::Reboot:
-        x86::outb(0xCF9, 0x06);
-        break;
+        arch::reboot();
     case PanicAction::Halt:
         break;
     }
-    x86::halt_forever();
+    arch::halt_forever();
 }
 
 [[noreturn]] void vpanic(const TrapFrame* frame, const char* fmt, va_list args)
 {
-    x86::cli();
+    arch::disable_interrupts();
     if (g_in_panic) {
         // A panic inside the panic path: say so once, raw, and stop.
         klog::console_write("\nKERNEL PANIC: nested panic\n", 28);
         if (g_action == PanicAction::Exit)
             qemu_exit::exit(qemu_exit::PANIC);
-        x86::halt_forever();
+        arch::halt_forever();
     }
     g_in_panic = true;
     static char message[512];
@@ -68,10 +68,7 @@ void set_panic_action(PanicAction action) { g_action = action; }
 namespace qemu_exit {
 void exit(u8 code)
 {
-    // isa-debug-exit at 0xf4: QEMU exits with status (code << 1) | 1. On real hardware the
-    // write does nothing, so fall back to halting.
-    x86::outb(0xF4, code);
-    x86::halt_forever();
+    arch::debug_exit(code);
 }
 }
 

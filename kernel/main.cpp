@@ -1,20 +1,12 @@
 // kernel_main: the boot sequence, from GRUB's hand-off to the kernel prompt.
 #include <Panic.h>
 #include <acpi/AcpiSupport.h>
-#include <arch/x86_64/Cpu.h>
-#include <arch/x86_64/CpuFeatures.h>
-#include <arch/x86_64/Gdt.h>
-#include <arch/x86_64/Idt.h>
-#include <arch/x86_64/Interrupts.h>
-#include <arch/x86_64/IoApic.h>
-#include <arch/x86_64/KernelStacks.h>
-#include <arch/x86_64/Lapic.h>
-#include <arch/x86_64/PerCpu.h>
-#include <arch/x86_64/Pic.h>
+#include <arch/Cpu.h>
+#include <arch/Platform.h>
 #include <console/FramebufferConsole.h>
 #include <console/Serial.h>
-#include <lib/CommandLine.h>
-#include <lib/Multiboot2.h>
+#include <lib/boot/CommandLine.h>
+#include <lib/boot/Multiboot2.h>
 #include <log/Log.h>
 #include <mm/Kmalloc.h>
 #include <mm/MemoryManager.h>
@@ -170,19 +162,14 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
     clock::record_boot_tsc(boot_tsc_start);
     serial::init();
     klog::register_console(serial_console);
-    PerCpu::init_boot_cpu();
-    kernel_stacks::init();
-    gdt::init();
-    idt::init();
+    arch::early_init();
     run_constructors();
-    log_notice("Home OS 0.1 (x86_64) booting");
+    log_notice("Home OS 0.1 (" HOMEOS_ARCH_NAME ") booting");
 
     load_boot_info(magic, info_phys);
     log_boot_info(info_phys);
 
-    cpu::detect();
-    cpu::log_features();
-    cpu::enable_protections();
+    arch::init_cpu_features();
 
     mm::init(g_boot_info, info_phys, info_phys + *(u32*)g_boot_info_copy);
     kheap::init();
@@ -199,10 +186,7 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
         fbcon::init(g_boot_info.framebuffer);
 
     acpi_support::init(g_boot_info, inject("acpi-checksum"));
-    pic::remap_and_mask();
-    lapic::init(acpi_support::madt().lapic_address);
-    if (auto result = ioapic::init(acpi_support::madt()); result.is_error())
-        log_warn("ioapic: not available (%s)", result.error().name());
+    arch::init_interrupt_controllers(acpi_support::madt());
     if (acpi_support::has_hpet()) {
         if (auto result = hpet::init(acpi_support::hpet()); result.is_error())
             log_warn("hpet: unusable (%s); falling back to the PIT", result.error().name());
@@ -210,7 +194,7 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
     clock::init();
     klog::set_clock(clock::monotonic_ns);
     timers::init();
-    x86::sti();
+    arch::enable_interrupts();
 
     pci::init();
     if (auto unpacked = initramfs::init(g_boot_info); unpacked.is_error() && unpacked.error().code() != ENOENT)
@@ -223,21 +207,8 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
         log_info("inject: overflowing the boot stack");
         overflow_the_stack(0);
     }
-    if (inject("irq-nesting")) {
-        // A handler that re-raises its own vector: the nesting guard must stop the recursion.
-        log_info("inject: re-entrant interrupt handler");
-        MUST(interrupts::register_handler(0xF3, [](TrapFrame&, void*) { asm volatile("int $0xF3"); }, nullptr));
-        asm volatile("int $0xF3");
-    }
-    if (inject("triple-fault")) {
-        // For the harness's own test: with an empty IDT any exception escalates to a triple fault.
-        log_info("inject: triple fault");
-        struct [[gnu::packed]] {
-            u16 limit;
-            u64 base;
-        } empty_idt { 0, 0 };
-        asm volatile("lidt %0; int3" : : "m"(empty_idt));
-    }
+    if (inject("irq-nesting") || inject("triple-fault"))
+        arch::inject_fault(g_inject);
 
     u64 boot_ns = clock::since_boot_entry_ns();
     log_notice("boot: init complete %llu.%03llu ms after the bootloader hand-off", (unsigned long long)(boot_ns / 1000000),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns `llvm-nm -n -S --defined-only` output into the kernel's embedded symbol table (.ksyms).
 
-The layout is documented in kernel/lib/SymbolTable.h. Names are demangled with llvm-cxxfilt when
+The layout is documented in kernel/lib/debug/SymbolTable.h. Names are demangled with llvm-cxxfilt when
 it is available, so backtraces read `exceptions::handle(TrapFrame&)+0x12`.
 """
 import struct

@@ -7,16 +7,26 @@
 #include <type_traits>
 #include <utility>
 
+// An errno code and, optionally, a static message that says why (in the style of SerenityOS's
+// Error). The message must be a string literal or otherwise outlive every copy of the Error: the
+// reason travels with the error, so no caller reads a stale reason from a global.
 class Error {
 public:
     constexpr Error(int code) : m_code(code) { }
+    constexpr Error(int code, const char* message) : m_code(code), m_message(message) { }
     static constexpr Error from_errno(int code) { return Error(code); }
+    static constexpr Error with_message(int code, const char* message) { return Error(code, message); }
     constexpr int code() const { return m_code; }
     const char* name() const { return errno_name(m_code); }
+    // The static reason, or "" when the error carries none.
+    constexpr const char* message() const { return m_message ? m_message : ""; }
+    constexpr bool has_message() const { return m_message && m_message[0]; }
+    // Two errors are equal when their codes are: the message is commentary.
     constexpr bool operator==(const Error& other) const { return m_code == other.m_code; }
 
 private:
     int m_code;
+    const char* m_message { nullptr };
 };
 
 template<typename T>

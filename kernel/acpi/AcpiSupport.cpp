@@ -1,6 +1,6 @@
 #include <Panic.h>
 #include <acpi/AcpiSupport.h>
-#include <lib/Multiboot2.h>
+#include <lib/boot/Multiboot2.h>
 #include <log/Log.h>
 #include <mm/MemoryManager.h>
 #include <new>

@@ -1,7 +1,7 @@
 #pragma once
 // Finds and validates the ACPI tables the kernel needs at boot (MADT, HPET, MCFG). A corrupt
 // table is a panic naming the table and the problem: booting on bad firmware data is worse.
-#include <lib/Acpi.h>
+#include <lib/acpi/Acpi.h>
 
 struct BootInfo;
 

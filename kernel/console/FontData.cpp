@@ -1,6 +1,6 @@
 // The kernel console font: GRUB's 8x16 ASCII bitmaps, compiled in so the console works before any
-// file system does. Layout is described in lib/BitmapFont.h.
-#include <lib/BitmapFont.h>
+// file system does. Layout is described in lib/text/BitmapFont.h.
+#include <lib/text/BitmapFont.h>
 
 namespace {
 #include "/usr/share/grub/ascii.h"

@@ -1,7 +1,7 @@
 #include <console/FramebufferConsole.h>
-#include <lib/BitmapFont.h>
-#include <lib/Multiboot2.h>
-#include <lib/TextConsole.h>
+#include <lib/text/BitmapFont.h>
+#include <lib/boot/Multiboot2.h>
+#include <lib/text/TextConsole.h>
 #include <log/Log.h>
 #include <mm/MemoryManager.h>
 #include <new>

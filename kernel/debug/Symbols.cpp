@@ -1,6 +1,6 @@
 #include <debug/Symbols.h>
-#include <lib/Format.h>
-#include <lib/SymbolTable.h>
+#include <lib/text/Format.h>
+#include <lib/debug/SymbolTable.h>
 #include <module/ModuleRegistry.h>
 
 extern "C" const u8 __ksyms_start[];

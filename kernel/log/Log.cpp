@@ -1,6 +1,6 @@
 #include <Panic.h>
-#include <lib/Format.h>
-#include <lib/LogRing.h>
+#include <lib/text/Format.h>
+#include <lib/log/LogRing.h>
 #include <log/Log.h>
 #include <sync/Spinlock.h>
 

@@ -1,6 +1,6 @@
 #include <Panic.h>
 #include <debug/Symbols.h>
-#include <lib/PageFrame.h>
+#include <lib/mm/PageFrame.h>
 #include <log/Log.h>
 #include <mm/Kmalloc.h>
 #include <mm/MemoryManager.h>

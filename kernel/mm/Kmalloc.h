@@ -5,7 +5,7 @@
 // The kernel uses the try_ forms. kmalloc/kzalloc/kfree are the C functions of the module ABI
 // (abi/homeos/memory.h): NULL on failure.
 #include <ktl/ErrorOr.h>
-#include <lib/SlabHeap.h>
+#include <lib/mm/SlabHeap.h>
 
 ErrorOr<void*> try_kmalloc(usize size);
 ErrorOr<void*> try_kzalloc(usize size);

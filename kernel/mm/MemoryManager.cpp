@@ -1,10 +1,10 @@
 #include <Panic.h>
-#include <arch/x86_64/Cpu.h>
-#include <arch/x86_64/CpuFeatures.h>
-#include <arch/x86_64/KernelStacks.h>
-#include <lib/BumpAllocator.h>
-#include <lib/Multiboot2.h>
-#include <lib/RegionSet.h>
+#include <arch/Cpu.h>
+#include <arch/KernelStacks.h>
+#include <arch/Mmu.h>
+#include <lib/mm/BumpAllocator.h>
+#include <lib/boot/Multiboot2.h>
+#include <lib/mm/RegionSet.h>
 #include <log/Log.h>
 #include <mm/MemoryManager.h>
 #include <sync/Spinlock.h>
@@ -57,7 +57,7 @@ public:
     }
     void free_table(PhysAddr table) override { free_pages(table, 0); }
     u64* table(PhysAddr phys) override { return (u64*)phys_to_virt(phys); }
-    void invalidate(VirtAddr address) override { x86::invlpg(address); }
+    void invalidate(VirtAddr address) override { arch::flush_tlb_page(address); }
 };
 
 Layout g_layout;
@@ -173,7 +173,7 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
         fail("allocating the kernel PML4", created.error());
     PageTable table = created.release_value();
     // 1 GiB pages only where the CPU has them (qemu64 does not).
-    PageSize largest = cpu::features().gbpages ? PageSize::Size1G : PageSize::Size2M;
+    PageSize largest = arch::has_1g_pages() ? PageSize::Size1G : PageSize::Size2M;
     table.set_largest_page_size(largest);
     // Every address space will copy PML4 entries 256-511 from this table, once, when it is
     // created. So all 256 PDPTs exist from the start and are pinned: unmapping the last page of a
@@ -196,8 +196,7 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
     g_layout.direct_mapped_bytes = direct;
     g_layout.page_tables_at_boot = early.tables();
 
-    x86::write_cr4(x86::read_cr4() | x86::CR4_PGE);
-    x86::write_cr3(table.root());
+    arch::activate_kernel_page_table(table.root());
     g_initialized = true;
 
     // Now the page-frame array, through the direct map, then hand the rest to the buddy allocator.

@@ -11,8 +11,8 @@
 // The kernel half, PML4 entries 256-511, is shared by every address space: its 256 PDPTs are
 // created at boot and pinned, so they are never freed and each entry never changes.
 #include <ktl/ErrorOr.h>
-#include <lib/BuddyAllocator.h>
-#include <lib/PageTable.h>
+#include <lib/mm/BuddyAllocator.h>
+#include <arch/Mmu.h>
 
 struct BootInfo;
 

@@ -1,5 +1,5 @@
 #include <Panic.h>
-#include <lib/RegionSet.h>
+#include <lib/mm/RegionSet.h>
 #include <mm/MemoryManager.h>
 #include <mm/Vmalloc.h>
 #include <sync/Spinlock.h>

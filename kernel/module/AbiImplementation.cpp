@@ -8,8 +8,8 @@
 #include <arch/x86_64/Lapic.h>
 #include <crcs.h>
 #include <homeos/homeos.h>
-#include <lib/Format.h>
-#include <lib/TimerQueue.h>
+#include <lib/text/Format.h>
+#include <lib/time/TimerQueue.h>
 #include <log/Log.h>
 #include <mm/Kmalloc.h>
 #include <mm/MemoryManager.h>

@@ -3,7 +3,7 @@
 // kernel decodes it with its own zstd decoder and unpacks it into an in-memory root (RamTree)
 // until the VFS exists. The tree's file data points into the decoded archive (zero-copy).
 #include <ktl/ErrorOr.h>
-#include <lib/RamTree.h>
+#include <lib/archive/RamTree.h>
 
 struct BootInfo;
 

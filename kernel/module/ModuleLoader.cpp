@@ -1,10 +1,10 @@
 #include <Panic.h>
 #include <crcs.h>
 #include <homeos/abi.h>
-#include <lib/CommandLine.h>
-#include <lib/Format.h>
-#include <lib/ModInfo.h>
-#include <lib/RegionSet.h>
+#include <lib/boot/CommandLine.h>
+#include <lib/text/Format.h>
+#include <lib/module/ModInfo.h>
+#include <lib/mm/RegionSet.h>
 #include <lib/elf/ElfObject.h>
 #include <lib/elf/ModuleLayout.h>
 #include <lib/elf/Relocator.h>

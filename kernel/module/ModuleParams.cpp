@@ -1,4 +1,4 @@
-#include <lib/CommandLine.h>
+#include <lib/boot/CommandLine.h>
 #include <log/Log.h>
 #include <module/ModuleParams.h>
 

@@ -1,4 +1,4 @@
-#include <lib/Format.h>
+#include <lib/text/Format.h>
 #include <log/Log.h>
 #include <module/Exports.h>
 #include <module/ModuleRegistry.h>

@@ -1,6 +1,6 @@
-#include <lib/CommandLine.h>
-#include <lib/Format.h>
-#include <lib/ModInfo.h>
+#include <lib/boot/CommandLine.h>
+#include <lib/text/Format.h>
+#include <lib/module/ModInfo.h>
 #include <log/Log.h>
 #include <module/Initramfs.h>
 #include <module/ModuleLoader.h>

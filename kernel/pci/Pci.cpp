@@ -1,6 +1,6 @@
 #include <acpi/AcpiSupport.h>
-#include <arch/x86_64/Cpu.h>
-#include <lib/Format.h>
+#include <arch/PciConfig.h>
+#include <lib/text/Format.h>
 #include <log/Log.h>
 #include <mm/MemoryManager.h>
 #include <pci/Pci.h>
@@ -18,11 +18,6 @@ usize g_driver_count = 0;
 u8* g_ecam = nullptr; // segment 0, buses covered by the first MCFG entry
 u8 g_ecam_bus_start = 0, g_ecam_bus_end = 0;
 
-u32 legacy_address(u8 bus, u8 slot, u8 function, u16 offset)
-{
-    return 0x80000000u | ((u32)bus << 16) | ((u32)slot << 11) | ((u32)function << 8) | (offset & 0xFC);
-}
-
 volatile u8* ecam_address(u8 bus, u8 slot, u8 function, u16 offset)
 {
     if (!g_ecam || bus < g_ecam_bus_start || bus > g_ecam_bus_end)
@@ -39,11 +34,9 @@ u32 raw_read(u8 bus, u8 slot, u8 function, u16 offset, unsigned width)
             return *(volatile u16*)p;
         return *(volatile u32*)p;
     }
-    if (offset >= 256)
+    if (offset >= 256 || !arch::has_legacy_pci_config())
         return 0xFFFFFFFF;
-    x86::outl(0xCF8, legacy_address(bus, slot, function, offset));
-    u32 value = x86::inl(0xCFC);
-    return width == 4 ? value : (value >> ((offset & 3) * 8)) & (width == 1 ? 0xFF : 0xFFFF);
+    return arch::legacy_pci_config_read(bus, slot, function, offset, (u8)width);
 }
 
 void raw_write(u8 bus, u8 slot, u8 function, u16 offset, unsigned width, u32 value)
@@ -57,19 +50,9 @@ void raw_write(u8 bus, u8 slot, u8 function, u16 offset, unsigned width, u32 val
             *(volatile u32*)p = value;
         return;
     }
-    if (offset >= 256)
+    if (offset >= 256 || !arch::has_legacy_pci_config())
         return;
-    x86::outl(0xCF8, legacy_address(bus, slot, function, offset));
-    if (width == 4) {
-        x86::outl(0xCFC, value);
-        return;
-    }
-    // Read-modify-write the dword for narrower legacy writes.
-    u32 shift = (offset & 3) * 8;
-    u32 mask = (width == 1 ? 0xFFu : 0xFFFFu) << shift;
-    u32 old = x86::inl(0xCFC);
-    x86::outl(0xCF8, legacy_address(bus, slot, function, offset));
-    x86::outl(0xCFC, (old & ~mask) | ((value << shift) & mask));
+    arch::legacy_pci_config_write(bus, slot, function, offset, (u8)width, value);
 }
 
 void size_bars(homeos_pci_device& d)

@@ -1,17 +1,17 @@
 #include <Panic.h>
-#include <arch/x86_64/Cpu.h>
-#include <arch/x86_64/CpuFeatures.h>
-#include <arch/x86_64/PerCpu.h>
+#include <arch/Cpu.h>
+#include <arch/PerCpu.h>
+#include <arch/Platform.h>
 #include <console/Serial.h>
 #include <ktl/StringView.h>
 #include <log/Log.h>
-#include <lib/Format.h>
+#include <lib/text/Format.h>
 #include <mm/Kmalloc.h>
 #include <module/Initramfs.h>
 #include <module/ModuleLoader.h>
 #include <module/ModuleRegistry.h>
 #include <module/ModuleService.h>
-#include <lib/ModInfo.h>
+#include <lib/module/ModInfo.h>
 #include <lib/elf/ElfObject.h>
 #include <shell/Monitor.h>
 #include <test/Benchmarks.h>
@@ -52,7 +52,7 @@ void read_line(char* line, usize capacity)
         int c = serial::read_char();
         if (c < 0) {
             // Nothing waiting: sleep until the next timer tick rather than spin.
-            x86::hlt();
+            arch::wait_for_interrupt();
             continue;
         }
         if (c == '\r' || c == '\n') {
@@ -174,7 +174,7 @@ bool execute(const char* text)
     } else if (command == "dmesg") {
         klog::dump_ring();
     } else if (command == "cpu") {
-        cpu::log_features();
+        arch::log_cpu_features();
     } else if (command == "uptime") {
         u64 ns = clock::monotonic_ns();
         print("up %llu.%03llu s, %llu timer ticks, %llu interrupts\n", (unsigned long long)(ns / 1000000000),
@@ -221,8 +221,7 @@ bool execute(const char* text)
         qemu_exit::exit(0);
     } else if (command == "reboot") {
         print("rebooting\n");
-        x86::outb(0xCF9, 0x06);
-        x86::halt_forever();
+        arch::reboot();
     } else {
         print("unknown command '%.*s'; try 'help'\n", (int)command.length(), command.characters());
         return false;

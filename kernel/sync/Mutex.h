@@ -2,7 +2,7 @@
 // A sleeping lock for long critical sections that may wait with interrupts enabled (module
 // loading runs module_init, which may sleep on timers). Until the scheduler exists, waiting is
 // halting until the next interrupt; then it becomes a wait queue. Never taken in interrupt context.
-#include <arch/x86_64/Cpu.h>
+#include <arch/Cpu.h>
 #include <ktl/ThreadAnnotations.h>
 #include <ktl/Types.h>
 
@@ -14,10 +14,10 @@ public:
     void lock() ACQUIRE()
     {
         while (__atomic_exchange_n(&m_locked, 1, __ATOMIC_ACQUIRE)) {
-            if (x86::interrupts_enabled())
-                x86::hlt();
+            if (arch::interrupts_enabled())
+                arch::wait_for_interrupt();
             else
-                x86::pause();
+                arch::cpu_relax();
         }
     }
     void unlock() RELEASE() { __atomic_store_n(&m_locked, 0, __ATOMIC_RELEASE); }

@@ -1,11 +1,11 @@
 #include <Panic.h>
-#include <arch/x86_64/PerCpu.h>
+#include <arch/Cpu.h>
+#include <arch/PerCpu.h>
 #include <sync/Spinlock.h>
 
 u64 Spinlock::lock()
 {
-    u64 flags = x86::read_rflags();
-    x86::cli();
+    u64 flags = arch::save_and_disable_interrupts();
     auto* cpu = PerCpu::current_or_null();
     if (cpu && m_rank != LockRank::None) {
         // Ranks only grow while locks are held; taking a lower or equal rank could deadlock.
@@ -14,7 +14,7 @@ u64 Spinlock::lock()
     }
     while (__atomic_exchange_n(&m_locked, 1, __ATOMIC_ACQUIRE)) {
         while (__atomic_load_n(&m_locked, __ATOMIC_RELAXED))
-            x86::pause();
+            arch::cpu_relax();
     }
     if (cpu && m_rank != LockRank::None) {
         m_previous_max_rank = cpu->held_lock_rank;
@@ -29,6 +29,5 @@ void Spinlock::unlock(u64 saved_flags)
     if (cpu && m_rank != LockRank::None)
         cpu->held_lock_rank = m_previous_max_rank;
     __atomic_store_n(&m_locked, 0, __ATOMIC_RELEASE);
-    if (saved_flags & (1 << 9))
-        x86::sti();
+    arch::restore_interrupts(saved_flags);
 }

@@ -2,7 +2,7 @@
 // An interrupt-safe ticket-free spinlock with a lock rank, annotated for -Wthread-safety.
 // Locking disables interrupts on this CPU (saving the previous state), so a lock taken in
 // thread context can also be taken by an interrupt handler without deadlocking the CPU.
-#include <arch/x86_64/Cpu.h>
+#include <arch/Cpu.h>
 #include <ktl/ThreadAnnotations.h>
 #include <ktl/Types.h>
 

@@ -1,5 +1,5 @@
-#include <lib/Format.h>
-#include <lib/Multiboot2.h>
+#include <lib/text/Format.h>
+#include <lib/boot/Multiboot2.h>
 #include <log/Log.h>
 #include <module/Initramfs.h>
 #include <module/ModuleLoader.h>

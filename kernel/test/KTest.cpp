@@ -1,5 +1,5 @@
-#include <lib/Format.h>
-#include <lib/Ktap.h>
+#include <lib/text/Format.h>
+#include <lib/test/Ktap.h>
 #include <log/Log.h>
 #include <mm/Kmalloc.h>
 #include <module/ModuleRegistry.h>
@@ -43,6 +43,13 @@ int run_list(const Suite* const* suites, usize count)
     KtapWriter writer(emit_line, nullptr);
     g_writer = &writer;
     writer.begin(count);
+    // Every suite's case count, before any case runs: if a case panics or hangs, the harness still
+    // knows how many cases never reported and counts each of them as failed.
+    for (usize s = 0; s < count; ++s) {
+        char plan[KtapWriter::max_line_length];
+        format(plan, sizeof(plan), "plan: %s %zu", suites[s]->name, suites[s]->case_count);
+        writer.diagnostic(plan);
+    }
     for (usize s = 0; s < count; ++s) {
         const Suite& suite = *suites[s];
         if (suite.init && suite.init() != 0) {

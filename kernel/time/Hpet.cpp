@@ -1,4 +1,4 @@
-#include <lib/Acpi.h>
+#include <lib/acpi/Acpi.h>
 #include <log/Log.h>
 #include <mm/MemoryManager.h>
 #include <time/Hpet.h>

@@ -1,8 +1,9 @@
 #pragma once
 // Kernel timers: one-shot and periodic callbacks driven by the LAPIC timer tick (1 kHz).
-// Callbacks run in interrupt context under the timer lock: they must not call add() or cancel()
-// (a periodic timer re-arms itself).
-#include <lib/TimerQueue.h>
+// Callbacks run in interrupt context with the timer lock dropped, so they may add() or cancel()
+// any timer, themselves included (Linux's mod_timer from the handler). cancel() also waits for a
+// callback running on another CPU, so after it the timer may be freed.
+#include <lib/time/TimerQueue.h>
 
 namespace timers {
 

@@ -2,8 +2,8 @@
 // allocator. Names pair up (BM_Alloc/slab/64 beside BM_Alloc/malloc/64) and are registered in that
 // order so the report reads as a comparison.
 #include "support/HostPageProvider.h"
-#include <lib/BuddyAllocator.h>
-#include <lib/SlabHeap.h>
+#include <lib/mm/BuddyAllocator.h>
+#include <lib/mm/SlabHeap.h>
 #include <benchmark/benchmark.h>
 #include <cstdlib>
 #include <string>

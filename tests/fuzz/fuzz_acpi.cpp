@@ -3,7 +3,7 @@
 // Checksums would stop the fuzzer at the first table, so each input is also run with its
 // checksums repaired: the RSDP's, the root table's it points to, and the table at the start of
 // the input (for the MADT, HPET and MCFG parsers).
-#include <lib/Acpi.h>
+#include <lib/acpi/Acpi.h>
 
 #include <cstdlib>
 #include <cstring>

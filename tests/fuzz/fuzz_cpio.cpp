@@ -1,8 +1,8 @@
 // libFuzzer target: arbitrary bytes as an initramfs cpio archive, unpacked into a RamTree and
 // looked up. Checks, beyond the sanitizers: every failure explains itself, a failed populate
 // leaves the tree untouched, and every allocation is returned when the tree goes away.
-#include <lib/Cpio.h>
-#include <lib/RamTree.h>
+#include <lib/archive/Cpio.h>
+#include <lib/archive/RamTree.h>
 
 #include <cstdlib>
 #include <cstring>

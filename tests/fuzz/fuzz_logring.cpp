@@ -6,7 +6,7 @@
 //   op % 3 == 2: scan    - reads every stored record with a small buffer size taken from the op
 // Invariants: sequence numbers are contiguous, dropped + stored == appended, used <= capacity,
 // every stored record reads back exactly as the model says, overwritten ones fail to read.
-#include <lib/LogRing.h>
+#include <lib/log/LogRing.h>
 
 #include <cstdlib>
 #include <cstring>

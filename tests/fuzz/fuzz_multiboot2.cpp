@@ -1,5 +1,5 @@
 // libFuzzer target: arbitrary bytes as a Multiboot2 boot information structure.
-#include <lib/Multiboot2.h>
+#include <lib/boot/Multiboot2.h>
 
 #include <cstdlib>
 #include <cstring>

@@ -14,6 +14,7 @@ is "qemu: N passed, N failed" and a JSON summary lands in $BUILD/results/qemu.js
 """
 import argparse
 import concurrent.futures
+import glob
 import json
 import os
 import re
@@ -619,6 +620,20 @@ def scenario_bench(result):
         result.log = m.output
 
 
+def load_scenario_plugins(add, args):
+    """Scenario files in tests/qemu/scenarios/*.py each define register(add, args), where
+    add(name, function, extra_args) queues a scenario exactly as the built-in ones are. They import
+    this module as `harness` for Machine, Result, parse_ktap and the exit codes."""
+    import importlib.util
+    sys.modules.setdefault("harness", sys.modules[__name__])
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
+    for path in sorted(glob.glob(os.path.join(folder, "*.py"))):
+        spec = importlib.util.spec_from_file_location("scenario_" + os.path.basename(path)[:-3], path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.register(add, args)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", help="run one scenario (ktap, prompt, fbcon, inject-NAME)")
@@ -643,6 +658,7 @@ def main():
         scenarios.append(("fbcon", scenario_fbcon, ()))
         for inject, pattern, what in BAD_INPUT:
             scenarios.append(("inject-" + inject, scenario_bad_input, (inject, pattern, what)))
+    load_scenario_plugins(lambda name, function, extra=(): scenarios.append((name, function, tuple(extra))), args)
     if args.only:
         scenarios = [s for s in scenarios if s[0] == args.only]
 

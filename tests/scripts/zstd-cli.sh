@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # Inputs: source text, random bytes, a long run, an empty file, and a binary if one is built.
-cat kernel/lib/*.cpp kernel/lib/*.h > "$work/text"
+cat kernel/lib/*/*.cpp kernel/lib/*/*.h > "$work/text"
 head -c 1500000 /dev/urandom > "$work/random"
 head -c 3000000 /dev/zero | tr '\0' 'x' > "$work/run"
 : > "$work/empty"

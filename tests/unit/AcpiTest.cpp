@@ -1,5 +1,5 @@
 // The library header comes first: ktl/Errno.h defines errno names that <cerrno> would turn into macros.
-#include <lib/Acpi.h>
+#include <lib/acpi/Acpi.h>
 
 #include <gtest/gtest.h>
 

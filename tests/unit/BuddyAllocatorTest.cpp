@@ -1,5 +1,5 @@
 // Host tests for kernel/lib/BuddyAllocator. Addresses are plain numbers: nothing is dereferenced.
-#include <lib/BuddyAllocator.h>
+#include <lib/mm/BuddyAllocator.h>
 #include <algorithm>
 #include <gtest/gtest.h>
 #include <map>

@@ -1,5 +1,5 @@
 // Host tests for kernel/lib/BumpAllocator.
-#include <lib/BumpAllocator.h>
+#include <lib/mm/BumpAllocator.h>
 #include <gtest/gtest.h>
 
 namespace {

@@ -1,5 +1,5 @@
 // The library header comes first: ktl/Errno.h defines errno names that <cerrno> would turn into macros.
-#include <lib/Cpio.h>
+#include <lib/archive/Cpio.h>
 
 #include <gtest/gtest.h>
 #include <support/CpioBuilder.h>

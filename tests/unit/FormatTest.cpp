@@ -1,5 +1,5 @@
 // Differential tests: kernel format() must agree with the host's snprintf, byte for byte.
-#include <lib/Format.h>
+#include <lib/text/Format.h>
 
 #include <gtest/gtest.h>
 #include <climits>

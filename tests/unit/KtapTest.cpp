@@ -1,5 +1,5 @@
 // Host tests for the KTAP writer: the exact lines Linux KUnit prints.
-#include <lib/Ktap.h>
+#include <lib/test/Ktap.h>
 
 #include <gtest/gtest.h>
 #include <string>

@@ -1,5 +1,5 @@
 // Host tests for the kernel log ring: ordering, overwrite of whole records, truncation, wrap.
-#include <lib/LogRing.h>
+#include <lib/log/LogRing.h>
 
 #include <gtest/gtest.h>
 #include <string>

@@ -1,5 +1,5 @@
 // The library header comes first: ktl/Errno.h defines errno names that <cerrno> would turn into macros.
-#include <lib/ModInfo.h>
+#include <lib/module/ModInfo.h>
 
 #include <gtest/gtest.h>
 

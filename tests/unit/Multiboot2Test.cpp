@@ -1,5 +1,5 @@
 // The library header comes first: ktl/Errno.h defines errno names that <cerrno> would turn into macros.
-#include <lib/Multiboot2.h>
+#include <lib/boot/Multiboot2.h>
 
 #include <gtest/gtest.h>
 

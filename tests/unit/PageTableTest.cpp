@@ -1,5 +1,5 @@
 // The library header comes first: ktl/Errno.h defines errno names that <cerrno> would turn into macros.
-#include <lib/PageTable.h>
+#include <arch/x86_64/lib/PageTable.h>
 
 #include <gtest/gtest.h>
 

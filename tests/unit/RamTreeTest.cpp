@@ -1,6 +1,6 @@
 // The library headers come first: ktl/Errno.h defines errno names that <cerrno> would turn into macros.
-#include <lib/Cpio.h>
-#include <lib/RamTree.h>
+#include <lib/archive/Cpio.h>
+#include <lib/archive/RamTree.h>
 
 #include "support/HostAllocator.h"
 

@@ -1,5 +1,5 @@
 // Host tests for kernel/lib/RegionSet.
-#include <lib/RegionSet.h>
+#include <lib/mm/RegionSet.h>
 #include <gtest/gtest.h>
 #include <random>
 #include <vector>

@@ -1,8 +1,8 @@
 // Host tests for kernel/lib/SlabCache and kernel/lib/SlabHeap, over the real BuddyAllocator through
 // HostPageProvider.
 #include "support/HostPageProvider.h"
-#include <lib/SlabCache.h>
-#include <lib/SlabHeap.h>
+#include <lib/mm/SlabCache.h>
+#include <lib/mm/SlabHeap.h>
 #include <algorithm>
 #include <cstring>
 #include <gtest/gtest.h>

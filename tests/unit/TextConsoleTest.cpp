@@ -1,6 +1,6 @@
 // Host tests for TextConsole: glyph bits, wrap, scroll and pixel formats, rendered into memory.
-#include <lib/BitmapFont.h>
-#include <lib/TextConsole.h>
+#include <lib/text/BitmapFont.h>
+#include <lib/text/TextConsole.h>
 
 #include <gtest/gtest.h>
 #include <string>

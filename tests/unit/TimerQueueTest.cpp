@@ -1,5 +1,5 @@
 // Host tests for TimerQueue: ordering, periodic re-arming, and callbacks that change the queue.
-#include <lib/TimerQueue.h>
+#include <lib/time/TimerQueue.h>
 
 #include <gtest/gtest.h>
 #include <random>

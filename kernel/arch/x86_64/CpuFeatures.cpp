@@ -1,6 +1,6 @@
 #include <arch/x86_64/Cpu.h>
 #include <arch/x86_64/CpuFeatures.h>
-#include <lib/Format.h>
+#include <lib/text/Format.h>
 #include <log/Log.h>
 
 namespace cpu {

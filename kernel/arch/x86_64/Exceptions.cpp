@@ -5,7 +5,7 @@
 #include <arch/x86_64/KernelStacks.h>
 #include <arch/x86_64/PerCpu.h>
 #include <debug/Symbols.h>
-#include <lib/Format.h>
+#include <lib/text/Format.h>
 #include <log/Log.h>
 
 namespace exceptions {

@@ -1,6 +1,6 @@
 #include <arch/x86_64/IoApic.h>
 #include <arch/x86_64/Lapic.h>
-#include <lib/Acpi.h>
+#include <lib/acpi/Acpi.h>
 #include <log/Log.h>
 #include <mm/MemoryManager.h>
 

@@ -10,16 +10,16 @@
 //
 // Nothing here provokes a VERIFY or a lock-rank panic on purpose: those end the kernel, and the
 // host unit tests cover them.
-#include <arch/x86_64/Cpu.h>
-#include <arch/x86_64/PerCpu.h>
+#include <arch/Cpu.h>
+#include <arch/PerCpu.h>
 #include <debug/Symbols.h>
-#include <lib/BuddyAllocator.h>
-#include <lib/BumpAllocator.h>
-#include <lib/PageFrame.h>
-#include <lib/PageProvider.h>
-#include <lib/SlabCache.h>
-#include <lib/SlabHeap.h>
-#include <lib/SymbolTable.h>
+#include <lib/mm/BuddyAllocator.h>
+#include <lib/mm/BumpAllocator.h>
+#include <lib/mm/PageFrame.h>
+#include <lib/mm/PageProvider.h>
+#include <lib/mm/SlabCache.h>
+#include <lib/mm/SlabHeap.h>
+#include <lib/debug/SymbolTable.h>
 #include <mm/Kmalloc.h>
 #include <mm/MemoryManager.h>
 #include <sync/Spinlock.h>
@@ -52,11 +52,11 @@ private:
 // Interrupts off for a scope, restored to what they were.
 class InterruptsOff {
 public:
-    InterruptsOff() : m_flags(x86::read_rflags()) { x86::cli(); }
+    InterruptsOff() : m_flags(arch::save_and_disable_interrupts()) { }
     ~InterruptsOff()
     {
         if (m_flags & (1 << 9))
-            x86::sti();
+            arch::enable_interrupts();
     }
     InterruptsOff(const InterruptsOff&) = delete;
 
@@ -1502,19 +1502,19 @@ void test_kmalloc_with_interrupts_disabled(ktest::Test& t)
 {
     shrink_heap();
     u64 pages_before = kernel_free_pages();
-    bool was_enabled = x86::interrupts_enabled();
-    x86::cli();
+    bool was_enabled = arch::interrupts_enabled();
+    arch::disable_interrupts();
     auto small = try_kmalloc(100);
-    bool off_after_small = !x86::interrupts_enabled();
+    bool off_after_small = !arch::interrupts_enabled();
     auto large = try_kmalloc(32 * KiB);
-    bool off_after_large = !x86::interrupts_enabled();
+    bool off_after_large = !arch::interrupts_enabled();
     if (!small.is_error())
         kfree(small.value());
     if (!large.is_error())
         kfree(large.value());
-    bool off_after_free = !x86::interrupts_enabled();
+    bool off_after_free = !arch::interrupts_enabled();
     if (was_enabled)
-        x86::sti();
+        arch::enable_interrupts();
     KEXPECT_FALSE(t, small.is_error());
     KEXPECT_FALSE(t, large.is_error());
     KEXPECT_TRUE(t, off_after_small);
@@ -1526,20 +1526,20 @@ void test_kmalloc_with_interrupts_disabled(ktest::Test& t)
 
 void test_kmalloc_restores_enabled_interrupts(ktest::Test& t)
 {
-    KASSERT_TRUE(t, x86::interrupts_enabled());
+    KASSERT_TRUE(t, arch::interrupts_enabled());
     auto result = try_kmalloc(48);
-    KEXPECT_TRUE(t, x86::interrupts_enabled());
+    KEXPECT_TRUE(t, arch::interrupts_enabled());
     KASSERT_TRUE(t, !result.is_error());
     kfree(result.value());
-    KEXPECT_TRUE(t, x86::interrupts_enabled());
+    KEXPECT_TRUE(t, arch::interrupts_enabled());
     auto failed = try_kmalloc(~(usize)0);
     KEXPECT_TRUE(t, failed.is_error());
-    KEXPECT_TRUE(t, x86::interrupts_enabled());
+    KEXPECT_TRUE(t, arch::interrupts_enabled());
     auto page = mm::allocate_pages(0);
-    KEXPECT_TRUE(t, x86::interrupts_enabled());
+    KEXPECT_TRUE(t, arch::interrupts_enabled());
     KASSERT_TRUE(t, !page.is_error());
     mm::free_pages(page.value(), 0);
-    KEXPECT_TRUE(t, x86::interrupts_enabled());
+    KEXPECT_TRUE(t, arch::interrupts_enabled());
 }
 
 void test_c_abi_kmalloc_null_on_failure(ktest::Test& t)
@@ -1795,27 +1795,27 @@ u8 held_rank() { return PerCpu::current().held_lock_rank; }
 
 void test_locker_disables_and_restores_interrupts(ktest::Test& t)
 {
-    KASSERT_TRUE(t, x86::interrupts_enabled());
+    KASSERT_TRUE(t, arch::interrupts_enabled());
     Spinlock lock;
     {
         SpinlockLocker locker(lock);
-        KEXPECT_FALSE(t, x86::interrupts_enabled());
+        KEXPECT_FALSE(t, arch::interrupts_enabled());
         KEXPECT_TRUE(t, lock.is_locked());
     }
-    KEXPECT_TRUE(t, x86::interrupts_enabled());
+    KEXPECT_TRUE(t, arch::interrupts_enabled());
     KEXPECT_FALSE(t, lock.is_locked());
 }
 
 void test_locker_keeps_interrupts_off_when_they_were_off(ktest::Test& t)
 {
     Spinlock lock;
-    x86::cli();
+    arch::disable_interrupts();
     {
         SpinlockLocker locker(lock);
         (void)0;
     }
-    bool still_off = !x86::interrupts_enabled();
-    x86::sti();
+    bool still_off = !arch::interrupts_enabled();
+    arch::enable_interrupts();
     KEXPECT_TRUE(t, still_off);
 }
 
@@ -1824,12 +1824,12 @@ void test_lock_returns_previous_flags(ktest::Test& t)
     Spinlock lock { LockRank::Timer };
     u64 flags = lock.lock();
     bool held = lock.is_locked();
-    bool off = !x86::interrupts_enabled();
+    bool off = !arch::interrupts_enabled();
     lock.unlock(flags);
     KEXPECT_TRUE(t, flags & (1 << 9));
     KEXPECT_TRUE(t, held);
     KEXPECT_TRUE(t, off);
-    KEXPECT_TRUE(t, x86::interrupts_enabled());
+    KEXPECT_TRUE(t, arch::interrupts_enabled());
     KEXPECT_FALSE(t, lock.is_locked());
 }
 
@@ -1935,7 +1935,7 @@ void test_rank_restored_after_allocator_calls(ktest::Test& t)
     (void)mm::page_stats();
     (void)kheap::stats();
     KEXPECT_EQ(t, held_rank(), base);
-    KEXPECT_TRUE(t, x86::interrupts_enabled());
+    KEXPECT_TRUE(t, arch::interrupts_enabled());
 }
 
 void test_ranks_are_ordered(ktest::Test& t)

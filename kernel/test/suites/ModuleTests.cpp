@@ -1,12 +1,12 @@
 // The module loader on the running kernel: loading from the initramfs, dependencies and use
 // counts, parameters, W^X, symbolization, and every bad-input refusal with its errno. Each refusal
 // must leave nothing loaded and nothing leaked.
-#include <arch/x86_64/Exceptions.h>
+#include <arch/Exceptions.h>
 #include <crcs.h>
 #include <debug/Symbols.h>
 #include <lib/elf/ElfObject.h>
 #include <lib/elf/ElfTypes.h>
-#include <lib/Format.h>
+#include <lib/text/Format.h>
 #include <mm/Kmalloc.h>
 #include <mm/MemoryManager.h>
 #include <mm/Vmalloc.h>

@@ -1,7 +1,7 @@
 // The clock and kernel timers on the running kernel. Only lower bounds and generous upper bounds
 // are checked: under an emulator on a loaded host, time stretches.
-#include <arch/x86_64/Cpu.h>
-#include <arch/x86_64/Lapic.h>
+#include <arch/Cpu.h>
+#include <arch/Timer.h>
 #include <test/KTest.h>
 #include <time/Clock.h>
 #include <time/Hpet.h>
@@ -42,7 +42,7 @@ void test_clock_agrees_with_hpet(ktest::Test& t)
     }
     u64 h0 = hpet::now_ns(), c0 = clock::monotonic_ns();
     while (hpet::now_ns() - h0 < 30 * MS)
-        x86::pause();
+        arch::cpu_relax();
     u64 h1 = hpet::now_ns(), c1 = clock::monotonic_ns();
     u64 hpet_elapsed = h1 - h0, clock_elapsed = c1 - c0;
     // Within 10%: the calibration is from the same reference, so a large error is a bug.
@@ -57,11 +57,11 @@ void test_tsc_to_ns_conversion(ktest::Test& t)
     KEXPECT_TRUE(t, one_second > 999 * MS && one_second < 1001 * MS);
 }
 
-void test_lapic_timer_calibrated(ktest::Test& t) { KEXPECT_TRUE(t, lapic::timer_ticks_per_ms() > 0); }
+void test_lapic_timer_calibrated(ktest::Test& t) { KEXPECT_TRUE(t, arch::tick_timer_counts_per_ms() > 0); }
 
 void test_ticks_advance(ktest::Test& t)
 {
-    KASSERT_TRUE(t, x86::interrupts_enabled());
+    KASSERT_TRUE(t, arch::interrupts_enabled());
     u64 before = timers::ticks();
     timers::sleep_ns(20 * MS);
     KEXPECT_TRUE(t, timers::ticks() > before);
@@ -89,7 +89,7 @@ bool wait_until(volatile u64& value, u64 at_least, u64 timeout_ns)
 {
     u64 end = clock::monotonic_ns() + timeout_ns;
     while (value < at_least && clock::monotonic_ns() < end)
-        x86::hlt();
+        arch::wait_for_interrupt();
     return value >= at_least;
 }
 

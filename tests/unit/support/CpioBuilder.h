@@ -1,6 +1,6 @@
 #pragma once
 // A newc archive builder for host tests, laid out as GNU cpio writes it, with knobs to break it.
-#include <lib/Cpio.h>
+#include <lib/archive/Cpio.h>
 
 #include <cstdio>
 #include <string>

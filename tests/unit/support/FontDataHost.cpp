@@ -1,5 +1,5 @@
 // The host unit tests' copy of the kernel font (kernel/console/FontData.cpp is kernel-only).
-#include <lib/BitmapFont.h>
+#include <lib/text/BitmapFont.h>
 
 namespace {
 #include "/usr/share/grub/ascii.h"

@@ -5,8 +5,8 @@
 //
 // Under AddressSanitizer, pages not currently allocated are poisoned, so a slab bug that touches a
 // returned page fails loudly.
-#include <lib/BuddyAllocator.h>
-#include <lib/PageProvider.h>
+#include <lib/mm/BuddyAllocator.h>
+#include <lib/mm/PageProvider.h>
 #include <memory>
 #include <vector>
 

@@ -54,7 +54,7 @@ $(ABI_CRCS): $(wildcard abi/homeos/*.h) abi/abi-crc.py abi/baseline.txt
 $(KERNEL_OBJS): | $(ABI_CRCS)
 ISO        := $(BUILD)/homeos.iso
 
-.PHONY: all kernel iso run test deps unit bench fuzz clean modules initramfs
+.PHONY: all kernel iso run test deps unit bench fuzz clean modules initramfs mutate
 all: iso
 
 deps:
@@ -197,6 +197,11 @@ fuzz: deps
 test: deps
 	$(Q)$(MAKE) -j$(JOBS) iso unit $(FUZZ_BINS) $(HOST_TOOLS)
 	$(Q)bash tests/run-all.sh
+
+# make mutate: break the code on purpose in a scratch copy (never this tree) and check that a
+# test notices each mutation; prints killed/survived and fails if any survived. Not in make test.
+mutate: deps
+	$(Q)$(PYTHON) tests/mutate/mutate.py $(MUTATIONS)
 
 clean:
 	rm -rf $(BUILD)

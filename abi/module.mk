@@ -21,39 +21,67 @@ PYTHON  ?= python3
 ZSTD    ?= zstd
 
 # What every module is compiled with: the kernel's code model and register rules, and no headers
-# but abi/ and the compiler's freestanding ones.
-MODULE_CFLAGS := --target=x86_64-pc-linux-gnu -ffreestanding -nostdlibinc -fno-pic -fno-pie -mcmodel=kernel \
-                 -mno-red-zone -mgeneral-regs-only -fno-common -fno-stack-protector -fno-asynchronous-unwind-tables \
+# but abi/ and the compiler's freestanding ones. Only the code-generation flags depend on ARCH.
+ARCH ?= x86_64
+ifeq ($(ARCH),x86_64)
+TARGET := x86_64-pc-linux-gnu
+ARCH_CFLAGS := -mcmodel=kernel -mno-red-zone -mgeneral-regs-only
+else
+$(error abi/module.mk: unsupported ARCH=$(ARCH) (x86_64))
+endif
+MODULE_CFLAGS := --target=$(TARGET) -ffreestanding -nostdlibinc -fno-pic -fno-pie $(ARCH_CFLAGS) \
+                 -fno-common -fno-stack-protector -fno-asynchronous-unwind-tables \
                  -fno-omit-frame-pointer -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                  -I$(ABI_DIR) -DHOMEOS_MODULE_NAME=$(MODULE)
 MODULE_CXXFLAGS := $(MODULE_CFLAGS) -std=c++20 -fno-exceptions -fno-rtti -fno-threadsafe-statics -fno-use-cxa-atexit
 MODULE_CFLAGS += -std=c11
 
 OBJECTS := $(patsubst %.c,$(OUT)/%.o,$(patsubst %.cpp,$(OUT)/%.o,$(SOURCES))) $(OUT)/homeos-module-runtime.o
+# Each source preprocessed as the ABI tool sees it: what the module exports and the declarations
+# it was compiled against, for the CRCs of symbols shared between modules.
+PREPROCESSED := $(patsubst %.c,$(OUT)/%.i,$(patsubst %.cpp,$(OUT)/%.ii,$(SOURCES)))
+EXPORT_CRCS := $(OUT)/$(MODULE).export-crcs.h
 KO := $(OUT)/$(MODULE).ko
+ABI_HEADERS := $(wildcard $(ABI_DIR)/homeos/*.h)
 
 .PHONY: all package clean
 all: $(KO)
 
-$(OUT)/%.o: %.c $(wildcard $(ABI_DIR)/homeos/*.h)
+$(OUT)/%.i: %.c $(ABI_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(MODULE_CFLAGS) -DHOMEOS_ABI_TOOL -E -P -MMD -MP -MF $@.d $< -o $@
+
+$(OUT)/%.ii: %.cpp $(ABI_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(MODULE_CXXFLAGS) -DHOMEOS_ABI_TOOL -E -P -MMD -MP -MF $@.d $< -o $@
+
+# HOMEOS_EXPORT(sym) puts HOMEOS_EXPORT_CRC_<sym> in the export table (struct homeos_export.crc).
+$(EXPORT_CRCS): $(PREPROCESSED) $(ABI_DIR)/abi-crc.py
+	$(PYTHON) $(ABI_DIR)/abi-crc.py --module-exports $@ $(PREPROCESSED)
+
+$(OUT)/%.o: %.c $(ABI_HEADERS) $(EXPORT_CRCS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(MODULE_CFLAGS) -include $(EXPORT_CRCS) -MMD -MP -c $< -o $@
+
+$(OUT)/homeos-module-runtime.o: $(ABI_DIR)/runtime/module_runtime.c $(ABI_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(MODULE_CFLAGS) -c $< -o $@
 
-$(OUT)/homeos-module-runtime.o: $(ABI_DIR)/runtime/module_runtime.c $(ABI_DIR)/homeos/abi.h
+$(OUT)/%.o: %.cpp $(ABI_HEADERS) $(EXPORT_CRCS)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(MODULE_CFLAGS) -c $< -o $@
+	$(CLANG) $(MODULE_CXXFLAGS) -include $(EXPORT_CRCS) -MMD -MP -c $< -o $@
 
-$(OUT)/%.o: %.cpp $(wildcard $(ABI_DIR)/homeos/*.h)
-	@mkdir -p $(dir $@)
-	$(CLANG) $(MODULE_CXXFLAGS) -c $< -o $@
-
-# Like Linux's modpost: record the CRC of every kernel symbol the module imports (__versions).
-$(KO): $(OBJECTS) $(ABI_DIR)/abi-crc.py $(wildcard $(ABI_DIR)/homeos/*.h)
+# Like Linux's modpost: record in __versions the CRC of every symbol the module imports, kernel
+# symbols from abi/ and other modules' symbols from the declarations this module was compiled with.
+$(KO): $(OBJECTS) $(PREPROCESSED) $(ABI_DIR)/abi-crc.py $(ABI_HEADERS)
 	$(LLD) -r -o $(OUT)/$(MODULE).combined.o $(OBJECTS)
 	$(NM) -u $(OUT)/$(MODULE).combined.o | awk '{print $$NF}' > $(OUT)/$(MODULE).imports
-	$(PYTHON) $(ABI_DIR)/abi-crc.py --versions $$(cat $(OUT)/$(MODULE).imports) > $(OUT)/$(MODULE).versions.S
-	$(CLANG) --target=x86_64-pc-linux-gnu -c $(OUT)/$(MODULE).versions.S -o $(OUT)/$(MODULE).versions.o
+	$(PYTHON) $(ABI_DIR)/abi-crc.py --versions $$(cat $(OUT)/$(MODULE).imports) --sources $(PREPROCESSED) > $(OUT)/$(MODULE).versions.S
+	$(CLANG) --target=$(TARGET) -c $(OUT)/$(MODULE).versions.S -o $(OUT)/$(MODULE).versions.o
 	$(LLD) -r -o $@ $(OUT)/$(MODULE).combined.o $(OUT)/$(MODULE).versions.o
+
+# The module's own headers (e.g. another module's interface it imports from) are dependencies too.
+-include $(wildcard $(OUT)/*.d)
 
 package: $(KO)
 	$(ZSTD) -q -19 -f --check $(KO) -o $(KO).zst

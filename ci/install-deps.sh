@@ -3,11 +3,14 @@
 # first and calls apt-get only for what is missing, as root or through sudo.
 set -euo pipefail
 
+# The test oracles are here too, because a test whose oracle is missing fails: zstd and libzstd
+# (the zstd decoder's references), cpio (the initramfs tool's), diffutils' cmp (byte-for-byte
+# comparisons), grub-common's ascii.h (the framebuffer screenshot's font).
 PACKAGES=(
     make python3 clang lld llvm libclang-rt-14-dev g++
     grub-pc-bin grub-common xorriso mtools
     qemu-system-x86
-    libgtest-dev libbenchmark-dev libzstd-dev zstd cpio
+    libgtest-dev libbenchmark-dev libzstd-dev zstd cpio diffutils
     musl-tools busybox-static e2fsprogs dosfstools
 )
 

@@ -7,6 +7,7 @@
 #include <console/Serial.h>
 #include <lib/boot/CommandLine.h>
 #include <lib/boot/Multiboot2.h>
+#include <lib/text/Format.h>
 #include <log/Log.h>
 #include <mm/Kmalloc.h>
 #include <mm/MemoryManager.h>
@@ -65,10 +66,10 @@ void load_boot_info(u32 magic, u32 info_phys)
     if ((u64)info_phys + 8 > mm::EARLY_ALIAS_LIMIT)
         panic("multiboot2: boot information at 0x%x is beyond the first GiB", info_phys);
     u32 total_size;
-    __builtin_memcpy(&total_size, mm::early_phys_to_virt(info_phys), 4);
+    __builtin_memcpy(&total_size, mm::early_phys_to_virt(PhysAddr(info_phys)), 4);
     if (total_size < 16 || total_size > MAX_BOOT_INFO || (u64)info_phys + total_size > mm::EARLY_ALIAS_LIMIT)
         panic("multiboot2: boot information total_size %u is implausible (16..%zu bytes)", total_size, MAX_BOOT_INFO);
-    __builtin_memcpy(g_boot_info_copy, mm::early_phys_to_virt(info_phys), total_size);
+    __builtin_memcpy(g_boot_info_copy, mm::early_phys_to_virt(PhysAddr(info_phys)), total_size);
 
     auto parse = [&]() {
         g_boot_info = BootInfo();
@@ -155,11 +156,37 @@ void run_constructors()
     for (auto** ctor = __init_array_start; ctor < __init_array_end; ++ctor)
         (*ctor)();
 }
+
+// Where boot time goes. Phases are stamped with the raw cycle counter, because the first ones
+// run before the clock is calibrated; they are converted when the breakdown is logged.
+enum BootPhase { PHASE_EARLY, PHASE_TSC, PHASE_TICK, PHASE_PCI, PHASE_INITRAMFS, PHASE_MODULES, PHASE_COUNT };
+const char* const BOOT_PHASE_NAMES[PHASE_COUNT] = { "early", "tsc", "lapic", "pci", "initramfs", "modules" };
+u64 g_phase_end[PHASE_COUNT];
+
+void end_phase(BootPhase phase) { g_phase_end[phase] = arch::read_cycle_counter(); }
+
+void log_boot_breakdown(u64 boot_tsc)
+{
+    char text[192];
+    u64 total = clock::tsc_to_ns(g_phase_end[PHASE_COUNT - 1] - boot_tsc);
+    usize used = format(text, sizeof(text), "boot: init %llu.%01llu ms (", (unsigned long long)(total / 1000000),
+        (unsigned long long)(total / 100000 % 10));
+    u64 previous = boot_tsc;
+    for (int phase = 0; phase < PHASE_COUNT && used < sizeof(text); ++phase) {
+        u64 ns = clock::tsc_to_ns(g_phase_end[phase] - previous);
+        previous = g_phase_end[phase];
+        used += format(text + used, sizeof(text) - used, "%s%s %llu.%01llu", phase ? ", " : "", BOOT_PHASE_NAMES[phase],
+            (unsigned long long)(ns / 1000000), (unsigned long long)(ns / 100000 % 10));
+    }
+    log_notice("%.*s)", (int)(used < sizeof(text) ? used : sizeof(text) - 1), text);
+}
 }
 
 extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
 {
-    clock::record_boot_tsc(boot_tsc_start);
+    // boot_tsc_start lives in the identity-mapped boot section, which mm::init unmaps: copy it now.
+    const u64 boot_tsc = boot_tsc_start;
+    clock::record_boot_tsc(boot_tsc);
     serial::init();
     klog::register_console(serial_console);
     arch::early_init();
@@ -171,12 +198,12 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
 
     arch::init_cpu_features();
 
-    mm::init(g_boot_info, info_phys, info_phys + *(u32*)g_boot_info_copy);
+    mm::init(g_boot_info, PhysAddr(info_phys), PhysAddr(info_phys) + *(u32*)g_boot_info_copy);
     kheap::init();
     auto& layout = mm::layout();
     auto pages = mm::page_stats();
     log_info("mm: kernel image [0x%llx-0x%llx), early allocator used %llu KiB, %llu boot page tables, %llu MiB direct-mapped",
-        (unsigned long long)layout.kernel_phys_start, (unsigned long long)layout.kernel_phys_end,
+        layout.kernel_phys_start.ull(), layout.kernel_phys_end.ull(),
         (unsigned long long)((layout.bump_used_end - layout.bump_start) / KiB), (unsigned long long)layout.page_tables_at_boot,
         (unsigned long long)(layout.direct_mapped_bytes / MiB));
     log_info("mm: buddy allocator: %llu pages free of %llu (%llu MiB free)", (unsigned long long)pages.free_pages,
@@ -191,17 +218,24 @@ extern "C" [[noreturn]] void kernel_main(u32 magic, u32 info_phys)
         if (auto result = hpet::init(acpi_support::hpet()); result.is_error())
             log_warn("hpet: unusable (%s); falling back to the PIT", result.error().name());
     }
+    end_phase(PHASE_EARLY);
     clock::init();
     klog::set_clock(clock::monotonic_ns);
+    end_phase(PHASE_TSC);
     timers::init();
     arch::enable_interrupts();
+    end_phase(PHASE_TICK);
 
     pci::init();
+    end_phase(PHASE_PCI);
     if (auto unpacked = initramfs::init(g_boot_info); unpacked.is_error() && unpacked.error().code() != ENOENT)
         log_err("initramfs: not usable (%s); booting without modules", unpacked.error().name());
+    end_phase(PHASE_INITRAMFS);
     module_service::set_command_line(&g_cmdline);
     module_service::load_boot_modules(g_cmdline.get("modules"));
     module_service::autoload_pci();
+    end_phase(PHASE_MODULES);
+    log_boot_breakdown(boot_tsc);
 
     if (inject("stack-overflow")) {
         log_info("inject: overflowing the boot stack");

@@ -55,6 +55,9 @@
 #    undef EADDRINUSE
 #    undef ETIMEDOUT
 #    undef EKEYREJECTED
+#    undef ENOPKG
+#    undef EPROTO
+#    undef EPROTONOSUPPORT
 #endif
 
 // Linux x86-64 errno values: the kernel's errors are these numbers, so a syscall returns -errno as is.
@@ -66,25 +69,72 @@ enum ErrnoCode : int {
     EXDEV = 18, ENODEV = 19, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENFILE = 23, EMFILE = 24, ENOTTY = 25,
     ETXTBSY = 26, EFBIG = 27, ENOSPC = 28, ESPIPE = 29, EROFS = 30, EMLINK = 31, EPIPE = 32, EDOM = 33,
     ERANGE = 34, EDEADLK = 35, ENAMETOOLONG = 36, ENOLCK = 37, ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40,
-    ENOMSG = 42, EIDRM = 43, ENODATA = 61, ETIME = 62, EOVERFLOW = 75, EBADMSG = 74, EILSEQ = 84,
-    ENOTSUP = 95, EOPNOTSUPP = 95, EADDRINUSE = 98, ETIMEDOUT = 110, EKEYREJECTED = 129,
+    ENOMSG = 42, EIDRM = 43, ENODATA = 61, ETIME = 62, ENOPKG = 65, EPROTO = 71, EBADMSG = 74, EOVERFLOW = 75,
+    EILSEQ = 84, EPROTONOSUPPORT = 93, ENOTSUP = 95, EOPNOTSUPP = 95, EADDRINUSE = 98, ETIMEDOUT = 110,
+    EKEYREJECTED = 129,
 };
 }
 using namespace Errno;
 
-// Short symbolic name of an errno value ("ENOMEM"), for logs and test output.
+// Short symbolic name of an errno value ("ENOMEM"), for logs and test output. Every constant above
+// has one (tests/unit/ErrnoTest.cpp reads this header to check); EOPNOTSUPP shares ENOTSUP's value.
 inline const char* errno_name(int code)
 {
     switch (code) {
-    case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case EINTR: return "EINTR";
-    case EIO: return "EIO"; case E2BIG: return "E2BIG"; case ENOEXEC: return "ENOEXEC";
-    case EBADF: return "EBADF"; case EAGAIN: return "EAGAIN"; case ENOMEM: return "ENOMEM";
-    case EACCES: return "EACCES"; case EFAULT: return "EFAULT"; case EBUSY: return "EBUSY";
-    case EEXIST: return "EEXIST"; case ENODEV: return "ENODEV"; case ENOTDIR: return "ENOTDIR";
-    case EINVAL: return "EINVAL"; case ENOSPC: return "ENOSPC"; case ERANGE: return "ERANGE";
-    case ENAMETOOLONG: return "ENAMETOOLONG"; case ENOSYS: return "ENOSYS"; case ENODATA: return "ENODATA";
-    case EOVERFLOW: return "EOVERFLOW"; case EBADMSG: return "EBADMSG"; case ENOTSUP: return "ENOTSUP";
-    case ETIMEDOUT: return "ETIMEDOUT"; case ENXIO: return "ENXIO"; case EKEYREJECTED: return "EKEYREJECTED";
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
+    case EINTR: return "EINTR";
+    case EIO: return "EIO";
+    case ENXIO: return "ENXIO";
+    case E2BIG: return "E2BIG";
+    case ENOEXEC: return "ENOEXEC";
+    case EBADF: return "EBADF";
+    case ECHILD: return "ECHILD";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case ENOTBLK: return "ENOTBLK";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case EXDEV: return "EXDEV";
+    case ENODEV: return "ENODEV";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case EINVAL: return "EINVAL";
+    case ENFILE: return "ENFILE";
+    case EMFILE: return "EMFILE";
+    case ENOTTY: return "ENOTTY";
+    case ETXTBSY: return "ETXTBSY";
+    case EFBIG: return "EFBIG";
+    case ENOSPC: return "ENOSPC";
+    case ESPIPE: return "ESPIPE";
+    case EROFS: return "EROFS";
+    case EMLINK: return "EMLINK";
+    case EPIPE: return "EPIPE";
+    case EDOM: return "EDOM";
+    case ERANGE: return "ERANGE";
+    case EDEADLK: return "EDEADLK";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ENOLCK: return "ENOLCK";
+    case ENOSYS: return "ENOSYS";
+    case ENOTEMPTY: return "ENOTEMPTY";
+    case ELOOP: return "ELOOP";
+    case ENOMSG: return "ENOMSG";
+    case EIDRM: return "EIDRM";
+    case ENODATA: return "ENODATA";
+    case ETIME: return "ETIME";
+    case ENOPKG: return "ENOPKG";
+    case EPROTO: return "EPROTO";
+    case EBADMSG: return "EBADMSG";
+    case EOVERFLOW: return "EOVERFLOW";
+    case EILSEQ: return "EILSEQ";
+    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+    case ENOTSUP: return "ENOTSUP";
+    case EADDRINUSE: return "EADDRINUSE";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EKEYREJECTED: return "EKEYREJECTED";
     default: return "E?";
     }
 }

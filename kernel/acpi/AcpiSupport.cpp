@@ -38,12 +38,12 @@ bool g_has_mcfg = false;
 
 ErrorOr<ReadonlyBytes> DirectMapAcpiMemory::read(PhysAddr address, usize length)
 {
-    u64 end;
-    if (add_overflows(address, length, &end) || end > (1ull << 46))
+    PhysAddr end;
+    if (add_overflows(address, length, &end) || end.value() > (1ull << 46))
         return EFAULT;
     // Firmware tables may sit outside the RAM the direct map covers; map those pages on demand.
-    auto translation = mm::translate(mm::DIRECT_MAP_BASE + address);
-    auto last = mm::translate(mm::DIRECT_MAP_BASE + (length ? end - 1 : address));
+    auto translation = mm::translate(mm::direct_map(address));
+    auto last = mm::translate(mm::direct_map(length ? end - 1 : address));
     if (translation.is_error() || last.is_error())
         TRY(mm::map_mmio(address, length ? length : 1));
     return ReadonlyBytes((const u8*)mm::phys_to_virt(address), length);
@@ -62,7 +62,7 @@ void init(const BootInfo& info, bool corrupt_madt_for_test)
     log_info("acpi: revision %u, %s with %zu tables", g_tables->rsdp().revision, g_tables->uses_xsdt() ? "XSDT" : "RSDT",
         g_tables->table_count());
     for (usize i = 0; i < g_tables->table_count(); ++i)
-        log_info("  acpi %.4s at 0x%llx", g_tables->signature_at(i), (unsigned long long)g_tables->address_at(i));
+        log_info("  acpi %.4s at 0x%llx", g_tables->signature_at(i), g_tables->address_at(i).ull());
 
     auto madt_bytes = g_tables->find("APIC", 0, &why);
     if (madt_bytes.is_error())
@@ -71,7 +71,7 @@ void init(const BootInfo& info, bool corrupt_madt_for_test)
     if (madt.is_error())
         panic("%s", why ? why : "ACPI: malformed MADT");
     g_madt = madt.release_value();
-    log_info("acpi: MADT: LAPIC at 0x%llx, %zu CPUs, %zu IOAPICs, %zu overrides", (unsigned long long)g_madt.lapic_address,
+    log_info("acpi: MADT: LAPIC at 0x%llx, %zu CPUs, %zu IOAPICs, %zu overrides", g_madt.lapic_address.ull(),
         g_madt.processor_count, g_madt.io_apic_count, g_madt.override_count);
 
     auto hpet_bytes = g_tables->find("HPET", 0, &why);

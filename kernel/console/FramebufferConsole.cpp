@@ -26,7 +26,7 @@ void init(const FramebufferInfo& fb)
         return;
     }
     u64 size = (u64)fb.pitch * fb.height;
-    auto pixels = mm::map_framebuffer(fb.address, size);
+    auto pixels = mm::map_framebuffer(PhysAddr(fb.address), size);
     if (pixels.is_error()) {
         log_warn("fbcon: cannot map the framebuffer: %s", pixels.error().name());
         return;

@@ -33,22 +33,61 @@ void register_console(ConsoleWrite write)
         g_consoles[g_console_count++] = write;
 }
 
+void unregister_console(ConsoleWrite write)
+{
+    SpinlockLocker locker(g_lock);
+    for (usize i = 0; i < g_console_count; ++i) {
+        if (g_consoles[i] == write) {
+            for (usize j = i + 1; j < g_console_count; ++j)
+                g_consoles[j - 1] = g_consoles[j];
+            --g_console_count;
+            return;
+        }
+    }
+}
+
 void console_write(const char* text, usize length)
 {
     SpinlockLocker locker(g_lock);
     write_consoles_locked(text, length);
 }
 
+namespace {
+// Collects formatted characters and hands them to the consoles a chunk at a time.
+struct ConsoleChunker {
+    char chunk[128];
+    usize used { 0 };
+
+    void flush() NO_THREAD_SAFETY_ANALYSIS // Runs under g_lock, taken by console_vprintf().
+    {
+        if (used)
+            write_consoles_locked(chunk, used);
+        used = 0;
+    }
+    static void emit(char c, void* context)
+    {
+        auto* self = (ConsoleChunker*)context;
+        self->chunk[self->used++] = c;
+        if (self->used == sizeof(self->chunk))
+            self->flush();
+    }
+};
+}
+
+void console_vprintf(const char* fmt, va_list args)
+{
+    ConsoleChunker chunker;
+    SpinlockLocker locker(g_lock);
+    vformat_to(ConsoleChunker::emit, &chunker, fmt, args);
+    chunker.flush();
+}
+
 void console_printf(const char* fmt, ...)
 {
-    char buffer[512];
     va_list args;
     va_start(args, fmt);
-    usize length = vformat(buffer, sizeof(buffer), fmt, args);
+    console_vprintf(fmt, args);
     va_end(args);
-    if (length >= sizeof(buffer))
-        length = sizeof(buffer) - 1;
-    console_write(buffer, length);
 }
 
 void set_console_level(u8 level) { g_console_level = level > LOG_DEBUG ? LOG_DEBUG : level; }
@@ -99,10 +138,15 @@ void printk(u8 level, const char* fmt, ...)
     va_start(args, fmt);
     usize length = vformat(text, sizeof(text), fmt, args);
     va_end(args);
-    if (length >= sizeof(text))
+    if (length >= sizeof(text)) {
+        // Cut, and say so: the mark replaces the tail of what fits.
+        constexpr usize mark = sizeof(klog::TRUNCATION_MARK) - 1;
         length = sizeof(text) - 1;
-    while (length && text[length - 1] == '\n')
-        --length;
+        __builtin_memcpy(text + length - mark, klog::TRUNCATION_MARK, mark);
+    } else {
+        while (length && text[length - 1] == '\n')
+            --length;
+    }
     u64 now = klog::now_ns();
 
     char line[LogRing::max_text_length + 64];

@@ -51,13 +51,18 @@ class KernelTableMemory final : public PageTableMemory {
 public:
     ErrorOr<PhysAddr> allocate_table() override
     {
+        // Test hook: fail a chosen allocation to drive the unwind paths on real tables.
+        u32 countdown = __atomic_load_n(&g_fail_table_countdown, __ATOMIC_RELAXED);
+        if (countdown && __atomic_sub_fetch(&g_fail_table_countdown, 1, __ATOMIC_RELAXED) == 0)
+            return Error::with_message(ENOMEM, "injected page-table allocation failure");
         PhysAddr table = TRY(allocate_pages(0));
         __builtin_memset(phys_to_virt(table), 0, PAGE_SIZE);
         return table;
     }
     void free_table(PhysAddr table) override { free_pages(table, 0); }
+    static inline u32 g_fail_table_countdown = 0;
     u64* table(PhysAddr phys) override { return (u64*)phys_to_virt(phys); }
-    void invalidate(VirtAddr address) override { arch::flush_tlb_page(address); }
+    void invalidate(VirtAddr address) override { arch::flush_tlb_page(address.value()); }
 };
 
 Layout g_layout;
@@ -80,7 +85,7 @@ void map_image_range(PageTable& table, u8* start, u8* end, PageFlags flags)
         // Guard pages stay unmapped: an overflow faults on them instead of corrupting .bss.
         if (kernel_stacks::guard_hit(virt))
             continue;
-        auto result = table.map(virt, virt - KERNEL_VMA, flags | PageFlags::Global);
+        auto result = table.map(VirtAddr(virt), PhysAddr(virt - KERNEL_VMA), flags | PageFlags::Global);
         if (result.is_error())
             fail("mapping the kernel image", result.error());
     }
@@ -91,9 +96,9 @@ void* early_phys_to_virt(PhysAddr phys)
 {
     if (g_initialized)
         return phys_to_virt(phys);
-    if (phys >= EARLY_ALIAS_LIMIT)
-        panic("mm: physical address 0x%llx is beyond the boot mapping of the first GiB", (unsigned long long)phys);
-    return (void*)(phys + KERNEL_VMA);
+    if (phys.value() >= EARLY_ALIAS_LIMIT)
+        panic("mm: physical address 0x%llx is beyond the boot mapping of the first GiB", phys.ull());
+    return VirtAddr(phys.value() + KERNEL_VMA).as_ptr();
 }
 
 PhysAddr virt_to_phys(const void* pointer)
@@ -101,11 +106,11 @@ PhysAddr virt_to_phys(const void* pointer)
     u64 virt = (u64)pointer;
     // The two linear ranges first: the direct map and the kernel image.
     if (virt >= DIRECT_MAP_BASE && virt < DIRECT_MAP_BASE + (1ull << 46))
-        return virt - DIRECT_MAP_BASE;
+        return PhysAddr(virt - DIRECT_MAP_BASE);
     if (virt >= KERNEL_VMA && virt < (u64)__kernel_end)
-        return virt - KERNEL_VMA;
+        return PhysAddr(virt - KERNEL_VMA);
     // Anything else (modules, vmalloc) is page-mapped: ask the page tables.
-    auto translation = translate(virt);
+    auto translation = translate(VirtAddr(virt));
     if (translation.is_error())
         panic("mm: virt_to_phys(0x%llx): address is not mapped", (unsigned long long)virt);
     return translation.value().phys;
@@ -113,23 +118,25 @@ PhysAddr virt_to_phys(const void* pointer)
 
 void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end)
 {
-    g_layout.kernel_phys_start = (PhysAddr)__kernel_phys_start;
-    g_layout.kernel_phys_end = (PhysAddr)__kernel_phys_end;
+    // The linker places these symbols at physical addresses (their values, not their contents).
+    g_layout.kernel_phys_start = PhysAddr((u64)__kernel_phys_start);
+    g_layout.kernel_phys_end = PhysAddr((u64)__kernel_phys_end);
 
     // Usable RAM, minus everything that is already in use.
-    RegionSet usable;
-    RegionSet mapped;
-    PhysAddr highest = 0;
+    PhysRegionSet usable;
+    PhysRegionSet mapped;
+    PhysAddr highest;
     for (auto& entry : info.memory_map()) {
-        u64 end = entry.base + entry.length;
+        PhysAddr base(entry.base);
+        PhysAddr end(entry.base + entry.length);
         if (entry.type == Multiboot2::MemoryAvailable) {
-            if (usable.add(entry.base, end).is_error())
+            if (usable.add(base, end).is_error())
                 panic("mm: too many memory map regions");
         }
         // The direct map covers RAM of every kind, so ACPI tables are reachable through it.
         if (entry.type == Multiboot2::MemoryAvailable || entry.type == Multiboot2::MemoryAcpiReclaimable
             || entry.type == Multiboot2::MemoryAcpiNvs) {
-            if (mapped.add(align_down(entry.base, PAGE_SIZE), align_up(end, PAGE_SIZE)).is_error())
+            if (mapped.add(align_down(base, PAGE_SIZE), align_up(end, PAGE_SIZE)).is_error())
                 panic("mm: too many memory map regions");
             if (end > highest)
                 highest = end;
@@ -148,19 +155,19 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
             panic("mm: cannot reserve %s", what);
     };
     // The first MiB holds the BIOS data area, the EBDA and option ROMs; stay out of it.
-    reserve(0, 1 * MiB, "low memory");
+    reserve(PhysAddr(0), PhysAddr(1 * MiB), "low memory");
     reserve(g_layout.kernel_phys_start, g_layout.kernel_phys_end, "the kernel image");
     reserve(boot_info_start, boot_info_end, "the multiboot information");
     for (auto& module : info.boot_modules())
-        reserve(module.start, module.end, "a boot module");
+        reserve(PhysAddr(module.start), PhysAddr(module.end), "a boot module");
     if (usable.is_empty())
         panic("mm: no usable RAM left after reserving the kernel and boot data");
 
     // The bump allocator: the page-frame array plus the new page tables, below the boot alias limit.
     u64 page_count = (align_up(highest, PAGE_SIZE) - lowest) / PAGE_SIZE;
     u64 bump_size = align_up(BuddyAllocator::metadata_bytes(page_count), PAGE_SIZE) + EARLY_TABLE_RESERVE;
-    auto bump_start = usable.find_fit(bump_size, PAGE_SIZE, 1 * MiB);
-    if (bump_start.is_error() || bump_start.value() + bump_size > EARLY_ALIAS_LIMIT)
+    auto bump_start = usable.find_fit(bump_size, PAGE_SIZE, PhysAddr(1 * MiB));
+    if (bump_start.is_error() || (bump_start.value() + bump_size).value() > EARLY_ALIAS_LIMIT)
         panic("mm: no %llu KiB of RAM below 1 GiB for the early allocator", (unsigned long long)(bump_size / KiB));
     BumpAllocator bump(bump_start.value(), bump_start.value() + bump_size);
     g_layout.bump_start = bump.start();
@@ -187,7 +194,7 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
     map_image_range(table, __data_start, __kernel_end, PageFlags::Writable | PageFlags::NoExecute);
     u64 direct = 0;
     for (auto& range : mapped) {
-        auto result = table.map_range(DIRECT_MAP_BASE + range.start, range.start, range.size(),
+        auto result = table.map_range(direct_map(range.start), range.start, range.size(),
             PageFlags::Writable | PageFlags::NoExecute | PageFlags::Global, true);
         if (result.is_error())
             fail("building the direct map", result.error());
@@ -196,7 +203,7 @@ void init(const BootInfo& info, PhysAddr boot_info_start, PhysAddr boot_info_end
     g_layout.direct_mapped_bytes = direct;
     g_layout.page_tables_at_boot = early.tables();
 
-    arch::activate_kernel_page_table(table.root());
+    arch::activate_kernel_page_table(table.root().value());
     g_initialized = true;
 
     // Now the page-frame array, through the direct map, then hand the rest to the buddy allocator.
@@ -278,32 +285,157 @@ ErrorOr<Translation> translate(VirtAddr virt)
     return g_kernel_table->translate(virt);
 }
 
+// Device mappings live in the direct map, so two callers may map the same pages. Each distinct
+// page range mapped by map_device() is one record with a count of its callers; unmap_device()
+// removes a page only when no live record covers it any more, and only if it is a 4 KiB device
+// page (RAM reached through map_mmio() stays in the direct map).
+namespace {
+struct DeviceMapping {
+    PhysAddr start, end; // Page-aligned; a null end marks a free record.
+    u32 refs;
+    bool is_live() const { return !end.is_null(); }
+};
+constexpr usize MAX_DEVICE_MAPPINGS = 128;
+DeviceMapping g_device_mappings[MAX_DEVICE_MAPPINGS] GUARDED_BY(g_table_lock);
+
+constexpr PageFlags DEVICE_CACHE_FLAGS = PageFlags::CacheDisable | PageFlags::WriteThrough;
+
+DeviceMapping* find_device_mapping_locked(PhysAddr start, PhysAddr end) REQUIRES(g_table_lock)
+{
+    for (auto& record : g_device_mappings)
+        if (record.is_live() && record.start == start && record.end == end)
+            return &record;
+    return nullptr;
+}
+
+DeviceMapping* free_device_mapping_locked() REQUIRES(g_table_lock)
+{
+    for (auto& record : g_device_mappings)
+        if (!record.is_live())
+            return &record;
+    return nullptr;
+}
+
+bool covered_by_device_mapping_locked(PhysAddr page) REQUIRES(g_table_lock)
+{
+    for (auto& record : g_device_mappings)
+        if (record.is_live() && page >= record.start && page < record.end)
+            return true;
+    return false;
+}
+
+// Whether `page` may be unmapped on behalf of device mappings: no live record covers it, and it is
+// a 4 KiB uncached or write-through page (RAM keeps its cached direct map).
+bool is_unowned_device_page_locked(PhysAddr page) REQUIRES(g_table_lock)
+{
+    if (covered_by_device_mapping_locked(page))
+        return false;
+    auto translation = g_kernel_table->translate(direct_map(page));
+    return !translation.is_error() && translation.value().size == PageSize::Size4K
+        && has_flag(translation.value().flags, DEVICE_CACHE_FLAGS);
+}
+
+// Drops `record` and unmaps the pages no other record covers.
+void release_device_mapping_locked(DeviceMapping& record) REQUIRES(g_table_lock)
+{
+    PhysAddr start = record.start, end = record.end;
+    record = {};
+    for (PhysAddr page = start; page < end; page += PAGE_SIZE) {
+        if (is_unowned_device_page_locked(page))
+            (void)g_kernel_table->unmap(direct_map(page));
+    }
+}
+
+// The page-aligned physical range [start, end) that covers [phys, phys + size).
+bool device_range(PhysAddr phys, u64 size, PhysAddr& start, PhysAddr& end)
+{
+    PhysAddr last;
+    if (!size || add_overflows(phys, size - 1, &last) || last.value() >= PageTableEntry::MaxPhysicalAddress)
+        return false;
+    start = align_down(phys, PAGE_SIZE);
+    end = align_up(last + 1, PAGE_SIZE);
+    return true;
+}
+}
+
 static ErrorOr<void*> map_device(PhysAddr phys, u64 size, PageFlags cache)
 {
-    u64 last;
-    if (!size || add_overflows(phys, size - 1, &last) || last >= PageTableEntry::MaxPhysicalAddress)
-        return EINVAL;
-    u64 start = align_down(phys, PAGE_SIZE);
-    u64 end = align_up(last + 1, PAGE_SIZE);
+    PhysAddr start, end;
+    if (!device_range(phys, size, start, end))
+        return Error::with_message(EINVAL, "empty or impossible device range");
     SpinlockLocker locker(g_table_lock);
-    for (u64 page = start; page < end; page += PAGE_SIZE) {
-        auto result = g_kernel_table->map(DIRECT_MAP_BASE + page, page, PageFlags::Writable | PageFlags::NoExecute | cache);
+    // NOTE: the pages are (re)mapped even when the range has a record: mm::unmap() may have taken
+    // some away behind the record's back.
+    DeviceMapping* record = find_device_mapping_locked(start, end);
+    bool new_record = !record;
+    if (new_record)
+        record = free_device_mapping_locked();
+    if (!record)
+        return Error::with_message(ENOMEM, "device mapping table full");
+    for (PhysAddr page = start; page < end; page += PAGE_SIZE) {
+        auto result = g_kernel_table->map(direct_map(page), page, PageFlags::Writable | PageFlags::NoExecute | cache);
         if (!result.is_error())
             continue;
         // Already mapped: by an earlier driver (fine) or as RAM in the direct map (then the
         // caller gets the cached mapping; device memory never overlaps RAM on sane firmware).
         if (result.error().code() == EEXIST)
             continue;
-        // Undo this call's pages, so a failure leaves no half-mapped device behind.
-        for (u64 undo = start; undo < page; undo += PAGE_SIZE) {
-            auto t = g_kernel_table->translate(DIRECT_MAP_BASE + undo);
-            if (!t.is_error() && has_flag(t.value().flags, PageFlags::CacheDisable | PageFlags::WriteThrough) == has_flag(cache, PageFlags::CacheDisable | PageFlags::WriteThrough))
-                (void)g_kernel_table->unmap(DIRECT_MAP_BASE + undo);
-        }
+        // Undo what this call mapped, and only that: a page mapped before is covered by an earlier
+        // caller's record (or is RAM), so it stays. Works before kmalloc exists (no bookkeeping).
+        for (PhysAddr undo = start; undo < page; undo += PAGE_SIZE)
+            if (is_unowned_device_page_locked(undo))
+                (void)g_kernel_table->unmap(direct_map(undo));
         return result.release_error();
     }
-    return (void*)(DIRECT_MAP_BASE + phys);
+    if (new_record)
+        *record = { start, end, 1 };
+    else
+        record->refs++;
+    return phys_to_virt(phys);
 }
+
+ErrorOr<void> unmap_device(const void* address, u64 size)
+{
+    u64 virt = (u64)address;
+    PhysAddr start, end;
+    if (virt < DIRECT_MAP_BASE || !device_range(PhysAddr(virt - DIRECT_MAP_BASE), size, start, end))
+        return Error::with_message(EINVAL, "not a device mapping in the direct map");
+    SpinlockLocker locker(g_table_lock);
+    DeviceMapping* record = find_device_mapping_locked(start, end);
+    if (!record)
+        return Error::with_message(EINVAL, "no device mapping of that range");
+    if (--record->refs == 0)
+        release_device_mapping_locked(*record);
+    return {};
+}
+
+usize release_device_range(PhysAddr phys, u64 size)
+{
+    PhysAddr start, end;
+    if (!device_range(phys, size, start, end))
+        return 0;
+    usize released = 0;
+    SpinlockLocker locker(g_table_lock);
+    for (auto& record : g_device_mappings) {
+        if (record.is_live() && record.start >= start && record.end <= end) {
+            release_device_mapping_locked(record);
+            ++released;
+        }
+    }
+    return released;
+}
+
+u32 device_mapping_refs_for_tests(PhysAddr phys, u64 size)
+{
+    PhysAddr start, end;
+    if (!device_range(phys, size, start, end))
+        return 0;
+    SpinlockLocker locker(g_table_lock);
+    auto* record = find_device_mapping_locked(start, end);
+    return record ? record->refs : 0;
+}
+
+void fail_table_allocation_for_tests(u32 nth) { __atomic_store_n(&KernelTableMemory::g_fail_table_countdown, nth, __ATOMIC_RELAXED); }
 
 ErrorOr<void*> map_mmio(PhysAddr phys, u64 size) { return map_device(phys, size, PageFlags::CacheDisable | PageFlags::WriteThrough); }
 // Write-through: writes reach the screen promptly, reads (scrolling) still hit the cache.

@@ -23,7 +23,9 @@ constexpr u64 DIRECT_MAP_BASE = 0xffff800000000000ull;
 // The boot page tables alias only the first GiB at KERNEL_VMA.
 constexpr u64 EARLY_ALIAS_LIMIT = 1 * GiB;
 
-inline void* phys_to_virt(PhysAddr phys) { return (void*)(phys + DIRECT_MAP_BASE); }
+// The direct map's view of a physical address: the one place the two spaces meet.
+inline VirtAddr direct_map(PhysAddr phys) { return VirtAddr(phys.value() + DIRECT_MAP_BASE); }
+inline void* phys_to_virt(PhysAddr phys) { return direct_map(phys).as_ptr(); }
 PhysAddr virt_to_phys(const void*);
 // Before mm::init() switches page tables, only the boot alias of the first GiB is mapped.
 void* early_phys_to_virt(PhysAddr phys);
@@ -45,9 +47,20 @@ ErrorOr<PhysAddr> unmap(VirtAddr);
 ErrorOr<void> protect(VirtAddr, PageFlags);
 ErrorOr<Translation> translate(VirtAddr);
 // Maps device memory uncached into the direct-map range and returns its virtual address.
+// All or nothing: a failure leaves the page tables as they were. Each call is counted against
+// its page range; unmap_device() with the same address and size gives it back.
 ErrorOr<void*> map_mmio(PhysAddr, u64 size);
 // Maps the framebuffer write-through and returns its address.
 ErrorOr<void*> map_framebuffer(PhysAddr, u64 size);
+// Undoes one map_mmio()/map_framebuffer() of exactly (address, size): the pages go when no other
+// device mapping covers them. EINVAL for a range that was never mapped so.
+ErrorOr<void> unmap_device(const void* address, u64 size);
+// Drops every device mapping wholly inside [phys, phys + size), whoever made it, however often:
+// for a device that is being released (its BARs). Returns how many were dropped.
+usize release_device_range(PhysAddr phys, u64 size);
+u32 device_mapping_refs_for_tests(PhysAddr phys, u64 size);
+// The nth page-table allocation from now fails with ENOMEM (0: none).
+void fail_table_allocation_for_tests(u32 nth);
 
 struct Layout {
     PhysAddr kernel_phys_start, kernel_phys_end;

@@ -2,10 +2,11 @@
 // exported with KEXPORT and the CRC of its declaration. Including the abi headers here makes the
 // compiler check every definition against the declaration modules were built with.
 #include <Panic.h>
-#include <arch/x86_64/Cpu.h>
-#include <arch/x86_64/Interrupts.h>
-#include <arch/x86_64/IoApic.h>
-#include <arch/x86_64/Lapic.h>
+#include <arch/Cpu.h>
+#include <arch/Interrupts.h>
+#include <arch/IoSpace.h>
+#include <arch/Msi.h>
+#include <arch/PlatformIrq.h>
 #include <crcs.h>
 #include <homeos/homeos.h>
 #include <lib/text/Format.h>
@@ -81,14 +82,14 @@ void homeos_free_pages(void* pages, unsigned order)
 }
 KEXPORT(homeos_free_pages);
 
-uint64_t homeos_virt_to_phys(const void* pointer) { return mm::virt_to_phys(pointer); }
+uint64_t homeos_virt_to_phys(const void* pointer) { return mm::virt_to_phys(pointer).value(); }
 KEXPORT(homeos_virt_to_phys);
-void* homeos_phys_to_virt(uint64_t physical) { return mm::phys_to_virt(physical); }
+void* homeos_phys_to_virt(uint64_t physical) { return mm::phys_to_virt(PhysAddr(physical)); }
 KEXPORT(homeos_phys_to_virt);
 
 void* homeos_map_mmio(uint64_t physical, size_t size)
 {
-    auto mapped = mm::map_mmio(physical, size);
+    auto mapped = mm::map_mmio(PhysAddr(physical), size);
     return mapped.is_error() ? nullptr : mapped.value();
 }
 KEXPORT(homeos_map_mmio);
@@ -96,11 +97,10 @@ KEXPORT(homeos_map_mmio);
 // ---- sync.h
 uint64_t homeos_spin_lock(homeos_spinlock* lock)
 {
-    u64 flags = x86::read_rflags();
-    x86::cli();
+    u64 flags = arch::save_and_disable_interrupts();
     while (__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE))
         while (__atomic_load_n(&lock->locked, __ATOMIC_RELAXED))
-            x86::pause();
+            arch::cpu_relax();
     return flags;
 }
 KEXPORT(homeos_spin_lock);
@@ -108,8 +108,7 @@ KEXPORT(homeos_spin_lock);
 void homeos_spin_unlock(homeos_spinlock* lock, uint64_t flags)
 {
     __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
-    if (flags & (1 << 9))
-        x86::sti();
+    arch::restore_interrupts(flags);
 }
 KEXPORT(homeos_spin_unlock);
 
@@ -117,7 +116,7 @@ void homeos_mutex_lock(homeos_mutex* mutex)
 {
     // No scheduler yet: wait with interrupts on so the holder's interrupt work can finish.
     while (__atomic_exchange_n(&mutex->locked, 1, __ATOMIC_ACQUIRE))
-        x86::pause();
+        arch::cpu_relax();
 }
 KEXPORT(homeos_mutex_lock);
 
@@ -132,10 +131,10 @@ int homeos_wait_event_timeout(homeos_wait_queue* queue, bool (*condition)(void*)
             return -ETIMEDOUT;
         u64 generation = __atomic_load_n(&queue->generation, __ATOMIC_ACQUIRE);
         // Until a scheduler exists, waiting is halting until the next interrupt (a wake-up or a tick).
-        if (x86::interrupts_enabled() && __atomic_load_n(&queue->generation, __ATOMIC_ACQUIRE) == generation)
-            x86::hlt();
+        if (arch::interrupts_enabled() && __atomic_load_n(&queue->generation, __ATOMIC_ACQUIRE) == generation)
+            arch::wait_for_interrupt();
         else
-            x86::pause();
+            arch::cpu_relax();
     }
     return 0;
 }
@@ -178,11 +177,20 @@ KEXPORT(homeos_monotonic_ns);
 void homeos_sleep_ns(uint64_t ns) { timers::sleep_ns(ns); }
 KEXPORT(homeos_sleep_ns);
 
-// ---- irq.h
+// ---- irq.h: interrupts a module asked for, by the resource that raises them (a device's MSI or
+// a platform line). A slot lives exactly as long as its vector's registration: release_irq_slot()
+// clears both, so the unload sweep never matches a slot whose vector has since gone to someone else.
 struct IrqSlot {
     homeos_irq_handler handler;
     void* context;
+    const homeos_pci_device* device; // whose MSI raises it, or
+    bool has_line;                   // a platform line raises it
+    u32 line;
 };
+// NOTE: no lock. Slots change only in thread context on the one CPU there is (a driver's probe
+// or remove, module exit and the unload sweep, all under the module mutex, or the selftests);
+// the trampoline reads a slot only while its vector is registered, and a slot is filled before
+// its vector is registered and cleared after it is unregistered. SMP will need a lock here.
 static IrqSlot g_irq_slots[256];
 
 static void irq_trampoline(TrapFrame&, void* context)
@@ -191,42 +199,85 @@ static void irq_trampoline(TrapFrame&, void* context)
     slot->handler(slot->context);
 }
 
-int homeos_request_vector(homeos_irq_handler handler, void* context)
+static ErrorOr<u8> claim_irq_slot(const IrqSlot& wanted)
 {
     auto vector = interrupts::allocate_vector();
     if (vector.is_error())
-        return negative(vector.error());
+        return Error::with_message(ENOSPC, "no free interrupt vector");
     auto& slot = g_irq_slots[vector.value()];
-    slot = { handler, context };
-    auto result = interrupts::register_handler(vector.value(), irq_trampoline, &slot);
-    if (result.is_error())
-        return negative(result.error());
+    slot = wanted;
+    if (auto result = interrupts::register_handler(vector.value(), irq_trampoline, &slot); result.is_error()) {
+        slot = {};
+        interrupts::unregister_handler(vector.value());
+        return result.release_error();
+    }
     return vector.value();
 }
-KEXPORT(homeos_request_vector);
 
-int homeos_request_isa_irq(unsigned irq, homeos_irq_handler handler, void* context)
+static void release_irq_slot(u8 vector)
 {
-    if (irq >= 16)
+    interrupts::unregister_handler(vector);
+    g_irq_slots[vector] = {};
+}
+
+static int msi_vector_of(const homeos_pci_device* device)
+{
+    for (int vector = interrupts::FIRST_EXTERNAL_VECTOR; vector < 256; ++vector)
+        if (g_irq_slots[vector].handler && g_irq_slots[vector].device == device)
+            return vector;
+    return -1;
+}
+
+static bool line_requested(u32 line)
+{
+    for (int vector = interrupts::FIRST_EXTERNAL_VECTOR; vector < 256; ++vector)
+        if (g_irq_slots[vector].handler && g_irq_slots[vector].has_line && g_irq_slots[vector].line == line)
+            return true;
+    return false;
+}
+
+int homeos_platform_irq(const char* hardware_id, unsigned instance, homeos_irq_resource* resource)
+{
+    if (!hardware_id || !resource)
         return -EINVAL;
-    int vector = homeos_request_vector(handler, context);
-    if (vector < 0)
-        return vector;
-    auto routed = ioapic::route_isa_irq((u8)irq, (u8)vector);
-    if (routed.is_error()) {
-        interrupts::unregister_handler((u8)vector);
+    auto found = arch::find_platform_irq(StringView(hardware_id), instance);
+    if (found.is_error())
+        return negative(found.error());
+    u32 flags = ((found.value().flags & arch::PLATFORM_IRQ_LEVEL) ? HOMEOS_IRQ_LEVEL : 0)
+        | ((found.value().flags & arch::PLATFORM_IRQ_ACTIVE_LOW) ? HOMEOS_IRQ_ACTIVE_LOW : 0);
+    *resource = { found.value().line, flags, { 0, 0 } };
+    return 0;
+}
+KEXPORT(homeos_platform_irq);
+
+int homeos_request_irq(const homeos_irq_resource* resource, homeos_irq_handler handler, void* context)
+{
+    if (!resource || !handler || !arch::is_platform_irq_line(resource->line))
+        return -EINVAL;
+    if (line_requested(resource->line))
+        return -EBUSY;
+    auto vector = claim_irq_slot({ handler, context, nullptr, true, resource->line });
+    if (vector.is_error())
+        return negative(vector.error());
+    if (auto routed = arch::route_platform_irq(resource->line, vector.value()); routed.is_error()) {
+        release_irq_slot(vector.value());
         return negative(routed.error());
     }
-    return vector;
+    return vector.value();
 }
-KEXPORT(homeos_request_isa_irq);
+KEXPORT(homeos_request_irq);
 
-void homeos_free_vector(int vector)
+void homeos_free_irq(int irq)
 {
-    if (vector >= interrupts::FIRST_EXTERNAL_VECTOR && vector < 256)
-        interrupts::unregister_handler((u8)vector);
+    if (irq < interrupts::FIRST_EXTERNAL_VECTOR || irq >= 256)
+        return;
+    auto& slot = g_irq_slots[irq];
+    if (!slot.handler || !slot.has_line)
+        return; // not a live platform interrupt (MSI goes with homeos_pci_disable_msi)
+    arch::mask_platform_irq(slot.line); // the line goes quiet before its vector goes away
+    release_irq_slot((u8)irq);
 }
-KEXPORT(homeos_free_vector);
+KEXPORT(homeos_free_irq);
 
 // ---- pci.h
 int homeos_pci_register_driver(homeos_pci_driver* driver)
@@ -260,48 +311,135 @@ KEXPORT(homeos_pci_enable_device);
 
 void* homeos_pci_map_bar(homeos_pci_device* device, unsigned bar)
 {
-    if (bar >= 6 || device->bars[bar].is_io || !device->bars[bar].size)
+    if (!device || bar >= 6 || device->bars[bar].is_io || !device->bars[bar].size)
         return nullptr;
     return homeos_map_mmio(device->bars[bar].address, device->bars[bar].size);
 }
 KEXPORT(homeos_pci_map_bar);
 
-uint8_t homeos_inb(uint16_t port) { return x86::inb(port); }
-KEXPORT(homeos_inb);
-uint16_t homeos_inw(uint16_t port)
-{
-    u16 value;
-    asm volatile("inw %1, %0" : "=a"(value) : "Nd"(port));
-    return value;
-}
-KEXPORT(homeos_inw);
-uint32_t homeos_inl(uint16_t port) { return x86::inl(port); }
-KEXPORT(homeos_inl);
-void homeos_outb(uint16_t port, uint8_t value) { x86::outb(port, value); }
-KEXPORT(homeos_outb);
-void homeos_outw(uint16_t port, uint16_t value) { x86::outw(port, value); }
-KEXPORT(homeos_outw);
-void homeos_outl(uint16_t port, uint32_t value) { x86::outl(port, value); }
-KEXPORT(homeos_outl);
+// The kernel's side of struct homeos_pci_io_region: how its cookie is reached.
+enum : u32 { IO_REGION_PORTS = 1, IO_REGION_MMIO = 2 };
 
-int homeos_pci_enable_msi(homeos_pci_device* device, int vector)
+int homeos_pci_io_map(homeos_pci_device* device, unsigned bar, homeos_pci_io_region* region)
 {
-    if (!device->msi_capability)
-        return -ENOTSUP;
+    if (!device || !region || bar >= 6 || !device->bars[bar].size)
+        return -EINVAL;
+    const auto& b = device->bars[bar];
+    if (b.is_io) {
+        // FIXME: an architecture without port instructions reaches I/O space through a memory
+        // window its PCI host bridge describes; until one is supported, say so.
+        if (!arch::HAS_PORT_IO)
+            return -ENOTSUP;
+        if (b.address > arch::IO_SPACE_LIMIT || b.size > arch::IO_SPACE_LIMIT + 1 - b.address)
+            return -EINVAL;
+        *region = { b.address, b.size, IO_REGION_PORTS, 0 };
+        return 0;
+    }
+    void* mapped = homeos_map_mmio(b.address, b.size);
+    if (!mapped)
+        return -ENOMEM;
+    *region = { (u64)mapped, b.size, IO_REGION_MMIO, 0 };
+    return 0;
+}
+KEXPORT(homeos_pci_io_map);
+
+static bool io_access_ok(const homeos_pci_io_region* region, uint32_t offset, unsigned width)
+{
+    if (!region || (width != 1 && width != 2 && width != 4) || (offset & (width - 1)) || offset >= region->size
+        || width > region->size - offset || (region->kind != IO_REGION_PORTS && region->kind != IO_REGION_MMIO)) {
+        log_warn("pci: refused a %u-byte register access at offset 0x%x of a %llu-byte region", width, offset,
+            region ? (unsigned long long)region->size : 0ull);
+        return false;
+    }
+    return true;
+}
+
+uint32_t homeos_pci_io_read(const homeos_pci_io_region* region, uint32_t offset, unsigned width)
+{
+    if (!io_access_ok(region, offset, width))
+        return width == 1 ? 0xFFu : width == 2 ? 0xFFFFu : 0xFFFFFFFFu; // what a master abort reads
+    if (region->kind == IO_REGION_PORTS)
+        return arch::io_space_read(region->cookie + offset, width);
+    auto address = region->cookie + offset;
+    if (width == 1)
+        return *(volatile u8*)address;
+    if (width == 2)
+        return *(volatile u16*)address;
+    return *(volatile u32*)address;
+}
+KEXPORT(homeos_pci_io_read);
+
+int homeos_pci_io_write(const homeos_pci_io_region* region, uint32_t offset, unsigned width, uint32_t value)
+{
+    if (!io_access_ok(region, offset, width))
+        return -EINVAL;
+    if (region->kind == IO_REGION_PORTS) {
+        arch::io_space_write(region->cookie + offset, width, value);
+        return 0;
+    }
+    auto address = region->cookie + offset;
+    if (width == 1)
+        *(volatile u8*)address = (u8)value;
+    else if (width == 2)
+        *(volatile u16*)address = (u16)value;
+    else
+        *(volatile u32*)address = value;
+    return 0;
+}
+KEXPORT(homeos_pci_io_write);
+
+// MSI capability (PCI Local Bus 3.0, 6.8.1): control at +2 (bit 0 enable, bits 6:4 vectors
+// enabled, bit 7 64-bit address), then the address and the data.
+static void msi_program(homeos_pci_device* device, const arch::MsiMessage& message)
+{
     u16 cap = device->msi_capability;
     u16 control = (u16)pci::read_config(*device, cap + 2, 2);
-    bool is_64 = control & (1 << 7);
-    pci::write_config(*device, cap + 4, 4, 0xFEE00000u | (lapic::id() << 12));
-    if (is_64) {
-        pci::write_config(*device, cap + 8, 4, 0);
-        pci::write_config(*device, cap + 12, 2, (u32)vector);
+    pci::write_config(*device, cap + 4, 4, (u32)message.address);
+    if (control & (1 << 7)) {
+        pci::write_config(*device, cap + 8, 4, (u32)(message.address >> 32));
+        pci::write_config(*device, cap + 12, 2, message.data);
     } else {
-        pci::write_config(*device, cap + 8, 2, (u32)vector);
+        pci::write_config(*device, cap + 8, 2, message.data);
     }
     pci::write_config(*device, cap + 2, 2, (control & ~(7u << 4)) | 1); // one vector, enabled
+}
+
+static void msi_switch_off(const homeos_pci_device* device)
+{
+    u16 cap = device->msi_capability;
+    pci::write_config(*device, cap + 2, 2, pci::read_config(*device, cap + 2, 2) & ~1u);
+}
+
+int homeos_pci_enable_msi(homeos_pci_device* device, homeos_irq_handler handler, void* context)
+{
+    if (!device || !handler)
+        return -EINVAL;
+    if (!device->msi_capability)
+        return -ENOTSUP;
+    if (msi_vector_of(device) >= 0)
+        return -EBUSY;
+    auto vector = claim_irq_slot({ handler, context, device, false, 0 });
+    if (vector.is_error())
+        return negative(vector.error());
+    auto message = arch::compose_msi_message(vector.value());
+    if (message.is_error()) {
+        release_irq_slot(vector.value());
+        return negative(message.error());
+    }
+    msi_program(device, message.value());
     return 0;
 }
 KEXPORT(homeos_pci_enable_msi);
+
+void homeos_pci_disable_msi(homeos_pci_device* device)
+{
+    int vector = device ? msi_vector_of(device) : -1;
+    if (vector < 0)
+        return;
+    msi_switch_off(device); // the device stops writing before its vector goes away
+    release_irq_slot((u8)vector);
+}
+KEXPORT(homeos_pci_disable_msi);
 
 // ---- device.h: the subsystems behind these arrive in later issues.
 int homeos_register_block_device(homeos_block_device*) { return -ENOSYS; }
@@ -349,6 +487,14 @@ KEXPORT(homeos_test_fail);
 void homeos_test_log(homeos_test* test, const char* message) { ((ktest::Test*)test)->log("%s", message); }
 KEXPORT(homeos_test_log);
 
+// Never called: modules import it so that its CRC (the layouts of the structs in their sections)
+// is checked at load, as Linux's module_layout is.
+void homeos_module_layout(const homeos_module_param*, const homeos_export*, const homeos_version_entry*, const homeos_test_suite* const*,
+    homeos_initcall, homeos_exitcall)
+{
+}
+KEXPORT(homeos_module_layout);
+
 } // extern "C"
 
 namespace abi_cleanup {
@@ -380,13 +526,18 @@ usize free_vectors_in(u64 start, u64 end)
     for (int vector = interrupts::FIRST_EXTERNAL_VECTOR; vector < 256; ++vector) {
         auto& slot = g_irq_slots[vector];
         if (slot.handler && (u64)slot.handler >= start && (u64)slot.handler < end) {
-            interrupts::unregister_handler((u8)vector);
-            slot = {};
+            if (slot.device && slot.device->msi_capability)
+                msi_switch_off(slot.device);
+            if (slot.has_line)
+                arch::mask_platform_irq(slot.line);
+            release_irq_slot((u8)vector);
             ++freed;
         }
     }
     return freed;
 }
+
+int msi_vector_for_tests(const homeos_pci_device* device) { return msi_vector_of(device); }
 
 } // namespace abi_cleanup
 

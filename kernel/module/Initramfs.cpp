@@ -1,10 +1,10 @@
 #include <lib/text/Format.h>
 #include <lib/boot/Multiboot2.h>
-#include <lib/zstd/ZstdDecoder.h>
 #include <log/Log.h>
 #include <mm/KernelAllocator.h>
 #include <mm/MemoryManager.h>
 #include <mm/Vmalloc.h>
+#include <module/Decompress.h>
 #include <module/Initramfs.h>
 #include <time/Clock.h>
 #include <new>
@@ -37,43 +37,28 @@ bool ends_with(StringView text, StringView suffix)
 ErrorOr<void> unpack(ReadonlyBytes compressed)
 {
     u64 start = clock::monotonic_ns();
-    auto size = ZstdDecoder::content_size(compressed);
-    if (size.is_error())
-        return fail(size.error().code(), "the archive's zstd frames do not declare their size (%s)", size.error().name());
-    if (size.value() == 0 || size.value() > 512 * MiB)
-        return fail(EFBIG, "implausible archive size %llu bytes", (unsigned long long)size.value());
-    auto* decoder = new (std::nothrow) ZstdDecoder;
-    if (!decoder)
-        return fail(ENOMEM, "out of memory for the zstd decoder");
-    auto buffer = vmalloc::allocate(size.value());
-    if (buffer.is_error()) {
-        delete decoder;
-        return fail(ENOMEM, "out of memory for %llu bytes", (unsigned long long)size.value());
-    }
-    auto decoded = decoder->decompress(compressed, Bytes((u8*)buffer.value(), size.value()));
-    if (decoded.is_error()) {
-        auto error = fail(decoded.error().code(), "corrupt zstd data: %s", decoder->error());
-        delete decoder;
-        vmalloc::free(buffer.value());
-        return error;
-    }
-    delete decoder;
+    // Frames without a declared size (`find . | cpio -o -H newc | zstd`) stream into a growing
+    // buffer; the decoder's own reason names any problem.
+    auto decoded = DecompressedImage::decompress(compressed, DecompressedImage::initramfs_cap);
+    if (decoded.is_error())
+        return fail(decoded.error().code(), "cannot decode the archive: %s (%s)", decoded.error().message(), decoded.error().name());
+    ReadonlyBytes archive = decoded.value().bytes();
     u64 decoded_at = clock::monotonic_ns();
 
     auto tree = RamTree::create(KernelAllocator::the());
-    if (tree.is_error()) {
-        vmalloc::free(buffer.value());
+    if (tree.is_error())
         return fail(ENOMEM, "out of memory for the root tree");
-    }
     auto* new_tree = new (std::nothrow) RamTree(tree.release_value());
-    if (!new_tree) {
-        vmalloc::free(buffer.value());
+    if (!new_tree)
         return fail(ENOMEM, "out of memory for the root tree");
-    }
-    if (auto populated = new_tree->populate_from_cpio(ReadonlyBytes((const u8*)buffer.value(), decoded.value())); populated.is_error()) {
-        auto error = fail(populated.error().code(), "corrupt cpio archive (%s)", populated.error().name());
+    if (auto populated = new_tree->populate_from_cpio(archive); populated.is_error()) {
+        // RamTree's reason already starts with "initramfs: ".
+        StringView reason(new_tree->error_message());
+        if (reason.starts_with("initramfs: "))
+            reason = reason.substring(11);
+        auto error = fail(populated.error().code(), "corrupt cpio archive: %.*s (%s)", int(reason.length()), reason.characters(),
+            populated.error().name());
         delete new_tree;
-        vmalloc::free(buffer.value());
         return error;
     }
     // Replace a previous root only once the new one is complete.
@@ -82,9 +67,9 @@ ErrorOr<void> unpack(ReadonlyBytes compressed)
         vmalloc::free(g_archive);
     }
     g_tree = new_tree;
-    g_archive = buffer.value();
+    g_archive = decoded.value().leak();
     auto tree_stats = g_tree->stats();
-    g_stats = { compressed.size(), decoded.value(), decoded_at - start, clock::monotonic_ns() - decoded_at, tree_stats.files,
+    g_stats = { compressed.size(), archive.size(), decoded_at - start, clock::monotonic_ns() - decoded_at, tree_stats.files,
         tree_stats.directories };
     return {};
 }
@@ -99,7 +84,7 @@ ErrorOr<void> init(const BootInfo& info)
         return ENOENT;
     if (found->end <= found->start)
         return fail(EINVAL, "boot module [0x%x-0x%x) is empty", found->start, found->end);
-    ReadonlyBytes compressed((const u8*)mm::phys_to_virt(found->start), found->end - found->start);
+    ReadonlyBytes compressed((const u8*)mm::phys_to_virt(PhysAddr(found->start)), found->end - found->start);
     TRY(unpack(compressed));
     log_info("initramfs: %llu KiB compressed -> %llu KiB, %zu files in %zu directories (zstd %llu us, cpio %llu us)",
         (unsigned long long)(g_stats.compressed_bytes / KiB), (unsigned long long)(g_stats.archive_bytes / KiB), g_stats.files,

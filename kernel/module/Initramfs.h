@@ -1,7 +1,9 @@
 #pragma once
 // The initramfs: a zstd-compressed cpio newc archive that GRUB loads as a multiboot2 module. The
-// kernel decodes it with its own zstd decoder and unpacks it into an in-memory root (RamTree)
-// until the VFS exists. The tree's file data points into the decoded archive (zero-copy).
+// kernel decodes it with its own zstd decoder (DecompressedImage, so the frames need not declare
+// their content size: `find . | cpio -o -H newc | zstd` works) and unpacks it into an in-memory
+// root (RamTree) until the VFS exists. The tree's file data points into the decoded archive
+// (zero-copy).
 #include <ktl/ErrorOr.h>
 #include <lib/archive/RamTree.h>
 

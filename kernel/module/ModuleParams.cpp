@@ -5,10 +5,11 @@
 namespace module_params {
 
 namespace {
+// why must be a string literal: it becomes the returned Error's message.
 Error invalid(StringView module, StringView key, const char* why)
 {
     log_err("module: %.*s: parameter '%.*s': %s", (int)module.length(), module.characters(), (int)key.length(), key.characters(), why);
-    return Error(EINVAL);
+    return Error::with_message(EINVAL, why);
 }
 
 ErrorOr<bool> parse_bool(StringView value)

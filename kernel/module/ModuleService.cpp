@@ -2,6 +2,7 @@
 #include <lib/text/Format.h>
 #include <lib/module/ModInfo.h>
 #include <log/Log.h>
+#include <module/Decompress.h>
 #include <module/Initramfs.h>
 #include <module/ModuleLoader.h>
 #include <module/ModuleRegistry.h>
@@ -89,10 +90,10 @@ ErrorOr<Module*> load_with_dependencies(StringView name, StringView params, usiz
         return loaded;
     if (depth > MAX_DEPTH) {
         log_err("module: %.*s: dependency chain deeper than %zu (a cycle?)", (int)name.length(), name.characters(), MAX_DEPTH);
-        return ELOOP;
+        return Error::with_message(ELOOP, "dependency chain too deep (a cycle?)");
     }
     if (!initramfs::is_available())
-        return ENOENT;
+        return Error::with_message(ENOENT, "no initramfs");
     // modules.dep lists the full dependency closure in load order, as depmod writes it.
     auto dep = initramfs::root().read_file("lib/modules/modules.dep");
     if (!dep.is_error()) {
@@ -121,7 +122,7 @@ ErrorOr<Module*> load_with_dependencies(StringView name, StringView params, usiz
     auto image = module_image(name);
     if (image.is_error()) {
         log_err("module: %.*s: not found in /lib/modules", (int)name.length(), name.characters());
-        return ENOENT;
+        return Error::with_message(ENOENT, "not found in /lib/modules");
     }
     char from_command_line[256];
     if (params.is_empty()) {
@@ -227,7 +228,7 @@ long sys_finit_module_path(const char* path, const char* params, int flags)
     auto image = initramfs::root().read_file(path);
     if (image.is_error())
         return -image.error().code();
-    bool compressed = image.value().size() >= 4 && image.value()[0] == 0x28 && image.value()[1] == 0xB5;
+    bool compressed = DecompressedImage::is_compressed(image.value());
     // As on Linux, a compressed image must be declared, and a declared one must be compressed.
     if (compressed != (bool)(flags & MODULE_INIT_COMPRESSED_FILE))
         return -EINVAL;

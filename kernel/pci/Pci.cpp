@@ -15,12 +15,37 @@ homeos_pci_device g_devices[MAX_DEVICES];
 usize g_device_count = 0;
 homeos_pci_driver* g_drivers[MAX_DRIVERS];
 usize g_driver_count = 0;
-u8* g_ecam = nullptr; // segment 0, buses covered by the first MCFG entry
+// ECAM of segment 0, buses covered by the first MCFG entry. Each bus's 1 MiB window is mapped
+// when the scan first reaches that bus: mapping all 256 MiB up front (65536 pages) cost more
+// than the whole scan.
+PhysAddr g_ecam_phys;
+u8* g_ecam = nullptr;
 u8 g_ecam_bus_start = 0, g_ecam_bus_end = 0;
+u64 g_ecam_buses_mapped[4];   // bit per bus number
+u64 g_ecam_buses_unusable[4]; // mapping failed: that bus reads as empty
+
+bool test_bit(const u64* bits, u8 bus) { return bits[bus / 64] & (1ull << (bus % 64)); }
+void set_bit(u64* bits, u8 bus) { bits[bus / 64] |= 1ull << (bus % 64); }
+
+bool ensure_ecam_bus_mapped(u8 bus)
+{
+    if (test_bit(g_ecam_buses_mapped, bus))
+        return true;
+    if (test_bit(g_ecam_buses_unusable, bus))
+        return false;
+    u64 offset = (u64)(bus - g_ecam_bus_start) << 20;
+    if (mm::map_mmio(g_ecam_phys + offset, 1 << 20).is_error()) {
+        log_warn("pci: cannot map the ECAM window of bus %02x", bus);
+        set_bit(g_ecam_buses_unusable, bus);
+        return false;
+    }
+    set_bit(g_ecam_buses_mapped, bus);
+    return true;
+}
 
 volatile u8* ecam_address(u8 bus, u8 slot, u8 function, u16 offset)
 {
-    if (!g_ecam || bus < g_ecam_bus_start || bus > g_ecam_bus_end)
+    if (!g_ecam || bus < g_ecam_bus_start || bus > g_ecam_bus_end || !ensure_ecam_bus_mapped(bus))
         return nullptr;
     return g_ecam + (((u64)(bus - g_ecam_bus_start) << 20) | ((u64)slot << 15) | ((u64)function << 12) | offset);
 }
@@ -34,6 +59,9 @@ u32 raw_read(u8 bus, u8 slot, u8 function, u16 offset, unsigned width)
             return *(volatile u16*)p;
         return *(volatile u32*)p;
     }
+    // A bus inside the ECAM range whose window could not be mapped has no devices for us.
+    if (g_ecam && bus >= g_ecam_bus_start && bus <= g_ecam_bus_end)
+        return 0xFFFFFFFF;
     if (offset >= 256 || !arch::has_legacy_pci_config())
         return 0xFFFFFFFF;
     return arch::legacy_pci_config_read(bus, slot, function, offset, (u8)width);
@@ -58,8 +86,12 @@ void raw_write(u8 bus, u8 slot, u8 function, u16 offset, unsigned width, u32 val
 void size_bars(homeos_pci_device& d)
 {
     u16 command = (u16)raw_read(d.bus, d.slot, d.function, 0x04, 2);
-    // Decoding off while we write all-ones, so the device never answers at a bogus address.
-    raw_write(d.bus, d.slot, d.function, 0x04, 2, command & ~0x3);
+    // Decoding off while we write all-ones, so the device never answers at a bogus address. Each
+    // change of the decode bits is costly under emulation (the machine's address map is rebuilt),
+    // so a device that decodes nothing is left alone.
+    bool decoding = command & 0x3;
+    if (decoding)
+        raw_write(d.bus, d.slot, d.function, 0x04, 2, command & ~0x3);
     for (unsigned i = 0; i < 6; ++i) {
         u16 offset = (u16)(0x10 + i * 4);
         u32 original = raw_read(d.bus, d.slot, d.function, offset, 4);
@@ -95,7 +127,8 @@ void size_bars(homeos_pci_device& d)
         bar.address = address;
         bar.size = (u32)(~(u32)mask + 1);
     }
-    raw_write(d.bus, d.slot, d.function, 0x04, 2, command);
+    if (decoding)
+        raw_write(d.bus, d.slot, d.function, 0x04, 2, command);
 }
 
 void find_capabilities(homeos_pci_device& d)
@@ -115,14 +148,13 @@ void find_capabilities(homeos_pci_device& d)
     }
 }
 
-void add_function(u8 bus, u8 slot, u8 function)
+// Adds the function whose first config dword (vendor and device) is `id` and whose header type
+// byte is `header`, both already read by the scan. Returns the bridge's secondary bus, or 0.
+u8 add_function(u8 bus, u8 slot, u8 function, u32 id, u8 header)
 {
-    u32 id = raw_read(bus, slot, function, 0x00, 4);
-    if ((id & 0xFFFF) == 0xFFFF)
-        return;
     if (g_device_count == MAX_DEVICES) {
         log_warn("pci: more than %zu functions; ignoring %02x:%02x.%u", MAX_DEVICES, bus, slot, function);
-        return;
+        return 0;
     }
     auto& d = g_devices[g_device_count++];
     d = homeos_pci_device {};
@@ -134,35 +166,58 @@ void add_function(u8 bus, u8 slot, u8 function)
     u32 class_rev = raw_read(bus, slot, function, 0x08, 4);
     d.revision = (u8)class_rev;
     d.class_code = class_rev >> 8;
-    u8 header_type = (u8)raw_read(bus, slot, function, 0x0E, 1) & 0x7F;
+    u8 header_type = header & 0x7F;
+    u8 secondary = 0;
     if (header_type == 0) {
         u32 subsystem = raw_read(bus, slot, function, 0x2C, 4);
         d.subvendor = (u16)subsystem;
         d.subdevice = (u16)(subsystem >> 16);
         size_bars(d);
-        d.interrupt_line = (u8)raw_read(bus, slot, function, 0x3C, 1);
-        d.interrupt_pin = (u8)raw_read(bus, slot, function, 0x3D, 1);
+        u32 interrupt = raw_read(bus, slot, function, 0x3C, 4);
+        d.interrupt_line = (u8)interrupt;
+        d.interrupt_pin = (u8)(interrupt >> 8);
+    } else if (header_type == 1) {
+        secondary = (u8)(raw_read(bus, slot, function, 0x18, 4) >> 8);
     }
     find_capabilities(d);
     format_modalias(d, d.modalias, sizeof(d.modalias));
+    return secondary;
 }
 
-void scan()
+// Depth-first from the root bus through PCI-to-PCI bridges, as Linux's pci_scan_child_bus():
+// only buses a bridge leads to are read, each slot costs one read when empty, and functions 1-7
+// are probed only on multi-function devices. A bus is scanned at most once (a firmware loop of
+// bridges cannot recurse forever), and the depth is bounded by the 256 bus numbers.
+u64 g_buses_scanned[4];
+
+void scan_bus(u8 bus)
 {
-    for (u32 bus = 0; bus < 256; ++bus) {
-        for (u8 slot = 0; slot < 32; ++slot) {
-            u32 id = raw_read((u8)bus, slot, 0, 0x00, 4);
-            if ((id & 0xFFFF) == 0xFFFF)
-                continue;
-            bool multifunction = raw_read((u8)bus, slot, 0, 0x0E, 1) & 0x80;
-            for (u8 function = 0; function < (multifunction ? 8 : 1); ++function)
-                add_function((u8)bus, slot, function);
+    if (test_bit(g_buses_scanned, bus))
+        return;
+    set_bit(g_buses_scanned, bus);
+    for (u8 slot = 0; slot < 32; ++slot) {
+        u32 id = raw_read(bus, slot, 0, 0x00, 4);
+        if ((id & 0xFFFF) == 0xFFFF || (id & 0xFFFF) == 0)
+            continue;
+        u8 header = (u8)(raw_read(bus, slot, 0, 0x0C, 4) >> 16);
+        u8 functions = (header & 0x80) ? 8 : 1;
+        for (u8 function = 0; function < functions; ++function) {
+            u32 function_id = id;
+            u8 function_header = header;
+            if (function) {
+                function_id = raw_read(bus, slot, function, 0x00, 4);
+                if ((function_id & 0xFFFF) == 0xFFFF || (function_id & 0xFFFF) == 0)
+                    continue;
+                function_header = (u8)(raw_read(bus, slot, function, 0x0C, 4) >> 16);
+            }
+            u8 secondary = add_function(bus, slot, function, function_id, function_header);
+            if (secondary > bus)
+                scan_bus(secondary);
         }
-        // Without bridges beyond bus 0 in our targets, stop at the first empty bus past 0.
-        if (bus > 0 && !g_ecam)
-            break;
     }
 }
+
+void scan() { scan_bus(g_ecam ? g_ecam_bus_start : 0); }
 
 bool probe_driver(homeos_pci_driver& driver, homeos_pci_device& device)
 {
@@ -203,10 +258,10 @@ void init()
 {
     if (acpi_support::has_mcfg() && acpi_support::mcfg().entry_count > 0) {
         auto& entry = acpi_support::mcfg().entries[0];
-        u64 size = (u64)(entry.bus_end - entry.bus_start + 1) << 20;
-        auto mapped = mm::map_mmio(entry.base_address, size);
-        if (!mapped.is_error() && entry.segment == 0) {
-            g_ecam = (u8*)mapped.value();
+        if (entry.segment == 0 && entry.bus_end >= entry.bus_start) {
+            // The window's address; its buses are mapped as the scan reaches them.
+            g_ecam_phys = entry.base_address;
+            g_ecam = (u8*)mm::phys_to_virt(entry.base_address);
             g_ecam_bus_start = entry.bus_start;
             g_ecam_bus_end = entry.bus_end;
         }
@@ -250,6 +305,11 @@ void unregister_driver(homeos_pci_driver& driver)
             continue;
         if (driver.remove)
             driver.remove(&d);
+        // The driver is gone, so are its views of the device: no stale uncached mapping of a
+        // BAR outlives it (the next driver maps afresh).
+        for (auto& bar : d.bars)
+            if (!bar.is_io && bar.size)
+                mm::release_device_range(PhysAddr(bar.address), bar.size);
         d.bound_driver = nullptr;
         d.driver_data = nullptr;
         log_info("pci: %02x:%02x.%u unbound from %s", d.bus, d.slot, d.function, driver.name);

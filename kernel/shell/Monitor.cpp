@@ -25,14 +25,13 @@ namespace {
 constexpr usize LINE_MAX = 256;
 
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// Streams to the consoles: output of any length arrives whole (`help` is longer than a buffer).
 void print(const char* fmt, ...)
 {
-    char buffer[512];
     va_list args;
     va_start(args, fmt);
-    usize n = vformat(buffer, sizeof(buffer), fmt, args);
+    klog::console_vprintf(fmt, args);
     va_end(args);
-    klog::console_write(buffer, n < sizeof(buffer) ? n : sizeof(buffer) - 1);
 }
 
 StringView trim(StringView s)
@@ -94,6 +93,16 @@ void list_directory(StringView path)
     });
 }
 
+// "insmod: hello: EINVAL (parameter value outside its allowed range)": the reason is the one the
+// failed call returned, never an earlier call's.
+void print_refusal(const char* command, StringView name, Error error)
+{
+    if (error.has_message())
+        print("%s: %.*s: %s (%s)\n", command, (int)name.length(), name.characters(), error.name(), error.message());
+    else
+        print("%s: %.*s: %s\n", command, (int)name.length(), name.characters(), error.name());
+}
+
 void show_modinfo(StringView name)
 {
     char path[128];
@@ -108,10 +117,10 @@ void show_modinfo(StringView name)
         return;
     }
     // Print the raw key=value strings of .modinfo, found by scanning for the section's content.
-    ElfError error;
-    auto object = ElfObject::parse(image.value(), error);
+    ElfError detail;
+    auto object = ElfObject::parse(image.value(), detail);
     if (object.is_error()) {
-        print("modinfo: %.*s\n", (int)error.message().length(), error.message().characters());
+        print("modinfo: %s: %s (%s: %s)\n", path, object.error().name(), object.error().message(), detail.c_str());
         return;
     }
     auto index = object.value().find_section(".modinfo");
@@ -199,13 +208,13 @@ bool execute(const char* text)
         StringView params = space < 0 ? StringView() : trim(argument.substring((usize)space + 1));
         auto result = module_service::load_by_name(name, params);
         if (result.is_error())
-            print("insmod: %.*s: %s (%s)\n", (int)name.length(), name.characters(), result.error().name(), ModuleLoader::last_error());
+            print_refusal("insmod", name, result.error());
         else
             print("insmod: %.*s loaded\n", (int)name.length(), name.characters());
     } else if (command == "rmmod") {
         auto result = ModuleLoader::unload(argument);
         if (result.is_error())
-            print("rmmod: %.*s: %s (%s)\n", (int)argument.length(), argument.characters(), result.error().name(), ModuleLoader::last_error());
+            print_refusal("rmmod", argument, result.error());
         else
             print("rmmod: %.*s unloaded\n", (int)argument.length(), argument.characters());
     } else if (command == "modinfo") {

@@ -14,6 +14,7 @@ enum class LockRank : u8 {
     MemoryManager = 10, // kernel page tables; allocates pages, so below PageAllocator
     Heap = 20,          // kmalloc; refills from the page allocator
     PageAllocator = 30,
+    InterruptVectors = 40, // the handler table; a leaf, held only to claim or free a vector
     Log = 250, // Last: printk must work while holding anything.
 };
 

@@ -11,6 +11,8 @@ void init();
 u64 monotonic_ns();
 u64 tsc_hz();
 const char* reference_name();
+// The calibration's worst-case error bound, in parts per million of tsc_hz().
+u64 calibration_error_ppm();
 // Nanoseconds since GRUB handed over, from the TSC read in the first boot instruction.
 u64 since_boot_entry_ns();
 u64 tsc_to_ns(u64 tsc_delta);

@@ -31,7 +31,7 @@ u64 counter()
 
 ErrorOr<void> init(const HpetInfo& info)
 {
-    if (info.address_space_id != 0 || !info.base_address)
+    if (info.address_space_id != 0 || info.base_address.is_null())
         return ENODEV;
     g_mmio = (volatile u64*)TRY(mm::map_mmio(info.base_address, PAGE_SIZE));
     u64 caps = g_mmio[CAPABILITIES];
@@ -44,7 +44,7 @@ ErrorOr<void> init(const HpetInfo& info)
     }
     g_mmio[CONFIGURATION] = g_mmio[CONFIGURATION] | 1; // ENABLE_CNF
     log_info("hpet: %s counter at 0x%llx, period %llu fs (%llu Hz)", g_64bit ? "64-bit" : "32-bit",
-        (unsigned long long)info.base_address, (unsigned long long)g_period_fs,
+        info.base_address.ull(), (unsigned long long)g_period_fs,
         (unsigned long long)(1000000000000000ull / g_period_fs));
     return {};
 }

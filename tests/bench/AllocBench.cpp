@@ -74,9 +74,9 @@ void batch_malloc(benchmark::State& state)
 struct BuddyFixture {
     explicit BuddyFixture(u64 pages)
         : frames(pages)
-        , buddy(64 * MiB, Span<PageFrame>(frames.data(), frames.size()))
+        , buddy(PhysAddr(64 * MiB), Span<PageFrame>(frames.data(), frames.size()))
     {
-        buddy.add_free_range(64 * MiB, 64 * MiB + pages * PAGE_SIZE);
+        buddy.add_free_range(PhysAddr(64 * MiB), PhysAddr(64 * MiB + pages * PAGE_SIZE));
     }
     std::vector<PageFrame> frames;
     BuddyAllocator buddy;

@@ -15,9 +15,11 @@ public:
     FuzzMemory(const u8* data, usize size) : m_data(data), m_size(size) { }
     ErrorOr<ReadonlyBytes> read(PhysAddr address, usize length) override
     {
-        if (address > m_size || length > m_size - address)
+        // The input is the whole physical memory: physical address N is byte N of it.
+        u64 offset = address.value();
+        if (offset > m_size || length > m_size - offset)
             return Error(EFAULT);
-        return ReadonlyBytes(m_data + address, length);
+        return ReadonlyBytes(m_data + offset, length);
     }
 
 private:

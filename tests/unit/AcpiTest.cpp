@@ -2,6 +2,7 @@
 #include <lib/acpi/Acpi.h>
 
 #include <gtest/gtest.h>
+#include <support/Addresses.h>
 
 #include <cstring>
 #include <map>
@@ -17,6 +18,9 @@ void put8(ByteVec& b, u8 v) { b.push_back(v); }
 void put16(ByteVec& b, u16 v) { for (int i = 0; i < 2; ++i) b.push_back(u8(v >> (8 * i))); }
 void put32(ByteVec& b, u32 v) { for (int i = 0; i < 4; ++i) b.push_back(u8(v >> (8 * i))); }
 void put64(ByteVec& b, u64 v) { for (int i = 0; i < 8; ++i) b.push_back(u8(v >> (8 * i))); }
+// Table entries that hold addresses: the bytes are the integer.
+void put32(ByteVec& b, PhysAddr v) { put32(b, u32(v.value())); }
+void put64(ByteVec& b, PhysAddr v) { put64(b, v.value()); }
 
 void fix_checksum(ByteVec& table, usize checksum_offset, usize length)
 {
@@ -148,27 +152,27 @@ ReadonlyBytes view(const ByteVec& b) { return ReadonlyBytes(b.data(), b.size());
 struct Machine {
     FakeMemory memory;
     ByteVec rsdp;
-    static constexpr PhysAddr xsdt_at = 0x7fe0000, madt_at = 0x7fe1000, hpet_at = 0x7fe2000, mcfg_at = 0x7fe3000;
+    static constexpr PhysAddr xsdt_at { 0x7fe0000 }, madt_at { 0x7fe1000 }, hpet_at { 0x7fe2000 }, mcfg_at { 0x7fe3000 };
 
     explicit Machine(u8 revision = 2)
     {
         memory.place(madt_at, qemu_madt());
         memory.place(hpet_at, make_table("HPET", hpet_body(0xfed00000)));
-        memory.place(mcfg_at, make_table("MCFG", mcfg_body({ { 0xb0000000, 0, 0, 255 } })));
+        memory.place(mcfg_at, make_table("MCFG", mcfg_body({ { 0xb0000000_pa, 0, 0, 255 } })));
         if (revision >= 2) {
             ByteVec entries;
             put64(entries, madt_at);
             put64(entries, hpet_at);
             put64(entries, mcfg_at);
             memory.place(xsdt_at, make_table("XSDT", entries));
-            rsdp = make_rsdp(2, 0, xsdt_at);
+            rsdp = make_rsdp(2, 0, xsdt_at.value());
         } else {
             ByteVec entries;
             put32(entries, madt_at);
             put32(entries, hpet_at);
             put32(entries, mcfg_at);
             memory.place(xsdt_at, make_table("RSDT", entries));
-            rsdp = make_rsdp(0, xsdt_at, 0);
+            rsdp = make_rsdp(0, u32(xsdt_at.value()), 0);
         }
     }
     ErrorOr<AcpiTables> create(const char** why) { return AcpiTables::create(memory, view(rsdp), why); }
@@ -272,7 +276,7 @@ TEST(Acpi, CreatesFromRsdtForRevision0)
 TEST(Acpi, FallsBackToRsdtWhenXsdtAddressIsZero)
 {
     Machine machine(0);
-    machine.rsdp = make_rsdp(2, Machine::xsdt_at, 0);
+    machine.rsdp = make_rsdp(2, u32(Machine::xsdt_at.value()), 0);
     const char* why = nullptr;
     auto tables = machine.create(&why);
     ASSERT_FALSE(tables.is_error()) << why;
@@ -286,8 +290,8 @@ TEST(Acpi, FindsSecondTableWithSameSignature)
     put64(entries, Machine::madt_at);
     put64(entries, 0); // null entries are skipped
     put64(entries, 0x7fe4000);
-    machine.memory.place(0x7fe4000, make_table("SSDT", { 1, 2, 3 }));
-    machine.memory.place(0x7fe5000, make_table("SSDT", { 4, 5 }));
+    machine.memory.place(0x7fe4000_pa, make_table("SSDT", { 1, 2, 3 }));
+    machine.memory.place(0x7fe5000_pa, make_table("SSDT", { 4, 5 }));
     put64(entries, 0x7fe5000);
     machine.memory.place(Machine::xsdt_at, make_table("XSDT", entries));
     const char* why = nullptr;
@@ -406,13 +410,13 @@ TEST(Acpi, ParsesMadt)
     auto madt = parse_madt(view(table), &why);
     ASSERT_FALSE(madt.is_error()) << why;
     auto& info = madt.value();
-    EXPECT_EQ(info.lapic_address, 0xfee00000u);
+    EXPECT_EQ(info.lapic_address, 0xfee00000_pa);
     EXPECT_TRUE(info.pc_at_compatible);
     ASSERT_EQ(info.processor_count, 2u);
     EXPECT_EQ(info.processors[1].apic_id, 1u);
     EXPECT_TRUE(info.processors[1].enabled);
     ASSERT_EQ(info.io_apic_count, 1u);
-    EXPECT_EQ(info.io_apics[0].address, 0xfec00000u);
+    EXPECT_EQ(info.io_apics[0].address, 0xfec00000_pa);
     EXPECT_EQ(info.io_apics[0].gsi_base, 0u);
     ASSERT_EQ(info.override_count, 2u);
     EXPECT_EQ(info.overrides[0].source_irq, 0);
@@ -430,7 +434,7 @@ TEST(Acpi, MadtLapicOverrideAndX2apic)
     auto madt = parse_madt(view(table));
     ASSERT_FALSE(madt.is_error());
     auto& info = madt.value();
-    EXPECT_EQ(info.lapic_address, 0x1fee00000u);
+    EXPECT_EQ(info.lapic_address, 0x1fee00000_pa);
     EXPECT_FALSE(info.pc_at_compatible);
     ASSERT_EQ(info.processor_count, 2u); // the disabled, not online-capable CPU is dropped
     EXPECT_TRUE(info.processors[0].x2apic);
@@ -538,7 +542,7 @@ TEST(Acpi, ParsesHpet)
     auto table = make_table("HPET", hpet_body(0xfed00000));
     auto hpet = parse_hpet(view(table));
     ASSERT_FALSE(hpet.is_error());
-    EXPECT_EQ(hpet.value().base_address, 0xfed00000u);
+    EXPECT_EQ(hpet.value().base_address, 0xfed00000_pa);
     EXPECT_EQ(hpet.value().address_space_id, 0);
     EXPECT_EQ(hpet.value().register_bit_width, 64);
     EXPECT_EQ(hpet.value().min_tick, 0x80);
@@ -567,11 +571,11 @@ TEST(Acpi, HpetErrors)
 
 TEST(Acpi, ParsesMcfg)
 {
-    auto table = make_table("MCFG", mcfg_body({ { 0xb0000000, 0, 0, 255 }, { 0xc0000000, 1, 0, 63 } }));
+    auto table = make_table("MCFG", mcfg_body({ { 0xb0000000_pa, 0, 0, 255 }, { 0xc0000000_pa, 1, 0, 63 } }));
     auto mcfg = parse_mcfg(view(table));
     ASSERT_FALSE(mcfg.is_error());
     ASSERT_EQ(mcfg.value().entry_count, 2u);
-    EXPECT_EQ(mcfg.value().entries[0].base_address, 0xb0000000u);
+    EXPECT_EQ(mcfg.value().entries[0].base_address, 0xb0000000_pa);
     EXPECT_EQ(mcfg.value().entries[0].bus_end, 255);
     EXPECT_EQ(mcfg.value().entries[1].segment, 1);
     EXPECT_EQ(mcfg.value().entries[1].bus_end, 63);
@@ -584,11 +588,11 @@ TEST(Acpi, ParsesMcfg)
 TEST(Acpi, McfgErrors)
 {
     const char* why = nullptr;
-    auto reversed = make_table("MCFG", mcfg_body({ { 0xb0000000, 0, 10, 5 } }));
+    auto reversed = make_table("MCFG", mcfg_body({ { 0xb0000000_pa, 0, 10, 5 } }));
     EXPECT_TRUE(parse_mcfg(view(reversed), &why).is_error());
     EXPECT_STREQ(why, "ACPI: MCFG entry has bus_start after bus_end");
 
-    auto body = mcfg_body({ { 0xb0000000, 0, 0, 255 } });
+    auto body = mcfg_body({ { 0xb0000000_pa, 0, 0, 255 } });
     body.resize(body.size() - 4);
     auto partial = make_table("MCFG", body);
     EXPECT_TRUE(parse_mcfg(view(partial), &why).is_error());
@@ -607,7 +611,7 @@ TEST(Acpi, McfgErrors)
     ASSERT_TRUE(result.is_error());
     EXPECT_EQ(result.error().code(), E2BIG);
 
-    auto table = make_table("MCFG", mcfg_body({ { 0xb0000000, 0, 0, 255 } }));
+    auto table = make_table("MCFG", mcfg_body({ { 0xb0000000_pa, 0, 0, 255 } }));
     table[44] ^= 1;
     EXPECT_TRUE(parse_mcfg(view(table), &why).is_error());
     EXPECT_STREQ(why, "ACPI: MCFG checksum mismatch");
@@ -624,7 +628,7 @@ TEST(Acpi, EndToEndThroughTables)
     EXPECT_EQ(madt.value().processor_count, 2u);
     auto hpet = parse_hpet(MUST(tables.value().find("HPET")), &why);
     ASSERT_FALSE(hpet.is_error()) << why;
-    EXPECT_EQ(hpet.value().base_address, 0xfed00000u);
+    EXPECT_EQ(hpet.value().base_address, 0xfed00000_pa);
     auto mcfg = parse_mcfg(MUST(tables.value().find("MCFG")), &why);
     ASSERT_FALSE(mcfg.is_error()) << why;
     EXPECT_EQ(mcfg.value().entry_count, 1u);
@@ -635,7 +639,7 @@ TEST(Acpi, EndToEndThroughTables)
 TEST(Acpi, TruncatedTablesNeverOverread)
 {
     // Exact-size heap copies of every prefix: ASan flags any read past the end.
-    for (auto& table : { qemu_madt(), make_table("HPET", hpet_body(0xfed00000)), make_table("MCFG", mcfg_body({ { 0xb0000000, 0, 0, 255 } })) }) {
+    for (auto& table : { qemu_madt(), make_table("HPET", hpet_body(0xfed00000)), make_table("MCFG", mcfg_body({ { 0xb0000000_pa, 0, 0, 255 } })) }) {
         for (usize size = 0; size < table.size(); ++size) {
             auto copy = std::make_unique<u8[]>(size ? size : 1);
             std::memcpy(copy.get(), table.data(), size);

@@ -1,5 +1,6 @@
-// Host tests for kernel/lib/BuddyAllocator. Addresses are plain numbers: nothing is dereferenced.
+// Host tests for kernel/lib/mm/BuddyAllocator. Addresses are made up: nothing is dereferenced.
 #include <lib/mm/BuddyAllocator.h>
+#include <support/Addresses.h>
 #include <algorithm>
 #include <gtest/gtest.h>
 #include <map>
@@ -36,20 +37,20 @@ void expect_only_block(const BuddyAllocator& buddy, unsigned order, u64 count)
 
 TEST(BuddyAllocator, AllPagesStartReserved)
 {
-    Arena arena(16 * MiB, 1024);
+    Arena arena(PhysAddr(16 * MiB), 1024);
     auto stats = arena.buddy->stats();
     EXPECT_EQ(stats.total_pages, 0u);
     EXPECT_EQ(stats.free_pages, 0u);
     EXPECT_EQ(stats.reserved_pages, 1024u);
-    EXPECT_TRUE(arena.buddy->frame_for(16 * MiB)->has(PageFrame::Reserved));
+    EXPECT_TRUE(arena.buddy->frame_for(PhysAddr(16 * MiB))->has(PageFrame::Reserved));
     EXPECT_EQ(error_of(arena.buddy->allocate(0)), ENOMEM);
-    EXPECT_FALSE(arena.buddy->is_free(16 * MiB));
+    EXPECT_FALSE(arena.buddy->is_free(PhysAddr(16 * MiB)));
 }
 
 TEST(BuddyAllocator, AlignedRangeBecomesOneMaxOrderBlock)
 {
-    Arena arena(16 * MiB, kMaxPages);
-    arena.buddy->add_free_range(16 * MiB, 16 * MiB + kMaxBlock);
+    Arena arena(PhysAddr(16 * MiB), kMaxPages);
+    arena.buddy->add_free_range(PhysAddr(16 * MiB), PhysAddr(16 * MiB + kMaxBlock));
     expect_only_block(*arena.buddy, BuddyAllocator::MAX_ORDER, 1);
     EXPECT_EQ(arena.buddy->stats().free_pages, kMaxPages);
     EXPECT_EQ(arena.buddy->stats().total_pages, kMaxPages);
@@ -58,8 +59,8 @@ TEST(BuddyAllocator, AlignedRangeBecomesOneMaxOrderBlock)
 
 TEST(BuddyAllocator, LargeRangeBecomesManyMaxOrderBlocks)
 {
-    Arena arena(0, 16 * kMaxPages);
-    arena.buddy->add_free_range(0, 64 * MiB);
+    Arena arena(0_pa, 16 * kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(64 * MiB));
     expect_only_block(*arena.buddy, BuddyAllocator::MAX_ORDER, 16);
     for (int i = 0; i < 16; ++i)
         EXPECT_TRUE(is_aligned(MUST(arena.buddy->allocate(BuddyAllocator::MAX_ORDER)), kMaxBlock));
@@ -68,8 +69,8 @@ TEST(BuddyAllocator, LargeRangeBecomesManyMaxOrderBlocks)
 
 TEST(BuddyAllocator, UnalignedStartIsCarvedIntoAscendingBlocks)
 {
-    Arena arena(16 * MiB, kMaxPages);
-    arena.buddy->add_free_range(16 * MiB + PAGE_SIZE, 16 * MiB + kMaxBlock);
+    Arena arena(PhysAddr(16 * MiB), kMaxPages);
+    arena.buddy->add_free_range(PhysAddr(16 * MiB + PAGE_SIZE), PhysAddr(16 * MiB + kMaxBlock));
     auto stats = arena.buddy->stats();
     // 1 + 2 + 4 + ... + 512 = 1023 pages, one block of each order below the maximum.
     for (unsigned o = 0; o < BuddyAllocator::MAX_ORDER; ++o)
@@ -81,28 +82,28 @@ TEST(BuddyAllocator, UnalignedStartIsCarvedIntoAscendingBlocks)
 
 TEST(BuddyAllocator, AddFreeRangeAlignsInwardToPages)
 {
-    Arena arena(0, 16);
-    arena.buddy->add_free_range(100, 3 * PAGE_SIZE + 5);
+    Arena arena(0_pa, 16);
+    arena.buddy->add_free_range(100_pa, PhysAddr(3 * PAGE_SIZE + 5));
     EXPECT_EQ(arena.buddy->stats().free_pages, 2u);
-    EXPECT_FALSE(arena.buddy->is_free(0));
-    EXPECT_TRUE(arena.buddy->is_free(PAGE_SIZE));
-    EXPECT_TRUE(arena.buddy->is_free(2 * PAGE_SIZE + 123));
-    EXPECT_FALSE(arena.buddy->is_free(3 * PAGE_SIZE));
+    EXPECT_FALSE(arena.buddy->is_free(0_pa));
+    EXPECT_TRUE(arena.buddy->is_free(PhysAddr(PAGE_SIZE)));
+    EXPECT_TRUE(arena.buddy->is_free(PhysAddr(2 * PAGE_SIZE + 123)));
+    EXPECT_FALSE(arena.buddy->is_free(PhysAddr(3 * PAGE_SIZE)));
 }
 
 TEST(BuddyAllocator, AddFreeRangeSmallerThanAPageIsIgnored)
 {
-    Arena arena(0, 16);
-    arena.buddy->add_free_range(PAGE_SIZE + 1, 2 * PAGE_SIZE + 100);
-    arena.buddy->add_free_range(5 * PAGE_SIZE, 5 * PAGE_SIZE);
-    arena.buddy->add_free_range(7 * PAGE_SIZE, 6 * PAGE_SIZE);
+    Arena arena(0_pa, 16);
+    arena.buddy->add_free_range(PhysAddr(PAGE_SIZE + 1), PhysAddr(2 * PAGE_SIZE + 100));
+    arena.buddy->add_free_range(PhysAddr(5 * PAGE_SIZE), PhysAddr(5 * PAGE_SIZE));
+    arena.buddy->add_free_range(PhysAddr(7 * PAGE_SIZE), PhysAddr(6 * PAGE_SIZE));
     EXPECT_EQ(arena.buddy->stats().free_pages, 0u);
 }
 
 TEST(BuddyAllocator, AddFreeRangeIsClippedToTheFrameSpan)
 {
-    Arena arena(1 * MiB, 64);
-    arena.buddy->add_free_range(0, 100 * MiB);
+    Arena arena(PhysAddr(1 * MiB), 64);
+    arena.buddy->add_free_range(0_pa, PhysAddr(100 * MiB));
     EXPECT_EQ(arena.buddy->stats().free_pages, 64u);
     EXPECT_EQ(arena.buddy->stats().total_pages, 64u);
     arena.buddy->check_consistency();
@@ -110,28 +111,28 @@ TEST(BuddyAllocator, AddFreeRangeIsClippedToTheFrameSpan)
 
 TEST(BuddyAllocator, AdjacentRangesCoalesceAcrossCalls)
 {
-    Arena arena(0, kMaxPages);
-    arena.buddy->add_free_range(kMaxBlock / 2, kMaxBlock);
-    arena.buddy->add_free_range(0, kMaxBlock / 2);
+    Arena arena(0_pa, kMaxPages);
+    arena.buddy->add_free_range(PhysAddr(kMaxBlock / 2), PhysAddr(kMaxBlock));
+    arena.buddy->add_free_range(0_pa, PhysAddr(kMaxBlock / 2));
     expect_only_block(*arena.buddy, BuddyAllocator::MAX_ORDER, 1);
 }
 
 TEST(BuddyAllocator, ManySmallRangesCoalesceIntoOneBlock)
 {
-    Arena arena(0, kMaxPages);
+    Arena arena(0_pa, kMaxPages);
     // Odd pages first, then even pages: every even page completes a pair and merging cascades.
     for (u64 page = 1; page < kMaxPages; page += 2)
-        arena.buddy->add_free_range(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+        arena.buddy->add_free_range(PhysAddr(page * PAGE_SIZE), PhysAddr((page + 1) * PAGE_SIZE));
     EXPECT_EQ(arena.buddy->stats().free_blocks_per_order[0], kMaxPages / 2);
     for (u64 page = 0; page < kMaxPages; page += 2)
-        arena.buddy->add_free_range(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+        arena.buddy->add_free_range(PhysAddr(page * PAGE_SIZE), PhysAddr((page + 1) * PAGE_SIZE));
     expect_only_block(*arena.buddy, BuddyAllocator::MAX_ORDER, 1);
 }
 
 TEST(BuddyAllocator, ReservedHoleStopsCoalescing)
 {
-    Arena arena(0, kMaxPages);
-    arena.buddy->add_free_range(0, kMaxBlock);
+    Arena arena(0_pa, kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(kMaxBlock));
     PhysAddr hole = MUST(arena.buddy->allocate(0));
     // While the hole is held, no order-10 block can exist.
     EXPECT_EQ(arena.buddy->stats().free_blocks_per_order[BuddyAllocator::MAX_ORDER], 0u);
@@ -143,8 +144,8 @@ TEST(BuddyAllocator, ReservedHoleStopsCoalescing)
 TEST(BuddyAllocator, BuddyOutsideTheSpanIsNotMerged)
 {
     // The span's first page is the upper buddy of a page below the base.
-    Arena arena(PAGE_SIZE, 3);
-    arena.buddy->add_free_range(PAGE_SIZE, 4 * PAGE_SIZE);
+    Arena arena(PhysAddr(PAGE_SIZE), 3);
+    arena.buddy->add_free_range(PhysAddr(PAGE_SIZE), PhysAddr(4 * PAGE_SIZE));
     auto stats = arena.buddy->stats();
     EXPECT_EQ(stats.free_blocks_per_order[0], 1u);
     EXPECT_EQ(stats.free_blocks_per_order[1], 1u);
@@ -153,16 +154,16 @@ TEST(BuddyAllocator, BuddyOutsideTheSpanIsNotMerged)
 
 TEST(BuddyAllocatorRangeDeathTest, AddingAPageTwiceIsABug)
 {
-    Arena arena(0, 16);
-    arena.buddy->add_free_range(0, 8 * PAGE_SIZE);
-    EXPECT_DEATH(arena.buddy->add_free_range(4 * PAGE_SIZE, 12 * PAGE_SIZE), "VERIFY");
+    Arena arena(0_pa, 16);
+    arena.buddy->add_free_range(0_pa, PhysAddr(8 * PAGE_SIZE));
+    EXPECT_DEATH(arena.buddy->add_free_range(PhysAddr(4 * PAGE_SIZE), PhysAddr(12 * PAGE_SIZE)), "VERIFY");
 }
 
 TEST(BuddyAllocator, AllocateSplitsDownToTheRequestedOrder)
 {
-    Arena arena(0, kMaxPages);
-    arena.buddy->add_free_range(0, kMaxBlock);
-    EXPECT_EQ(MUST(arena.buddy->allocate(0)), 0u);
+    Arena arena(0_pa, kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(kMaxBlock));
+    EXPECT_EQ(MUST(arena.buddy->allocate(0)), 0_pa);
     auto stats = arena.buddy->stats();
     for (unsigned o = 0; o < BuddyAllocator::MAX_ORDER; ++o)
         EXPECT_EQ(stats.free_blocks_per_order[o], 1u) << o;
@@ -173,21 +174,21 @@ TEST(BuddyAllocator, AllocateSplitsDownToTheRequestedOrder)
 
 TEST(BuddyAllocator, EveryOrderIsNaturallyAligned)
 {
-    Arena arena(0, 4 * kMaxPages);
-    arena.buddy->add_free_range(PAGE_SIZE * 3, 16 * MiB);
+    Arena arena(0_pa, 4 * kMaxPages);
+    arena.buddy->add_free_range(PhysAddr(PAGE_SIZE * 3), PhysAddr(16 * MiB));
     for (unsigned order = 0; order <= BuddyAllocator::MAX_ORDER; ++order) {
         PhysAddr block = MUST(arena.buddy->allocate(order));
         EXPECT_TRUE(is_aligned(block, PAGE_SIZE << order)) << "order " << order;
-        EXPECT_GE(block, PAGE_SIZE * 3);
-        EXPECT_LE(block + (PAGE_SIZE << order), 16 * MiB);
+        EXPECT_GE(block, PhysAddr(PAGE_SIZE * 3));
+        EXPECT_LE(block + (PAGE_SIZE << order), PhysAddr(16 * MiB));
     }
     arena.buddy->check_consistency();
 }
 
 TEST(BuddyAllocator, AllocateRejectsOrdersAboveMax)
 {
-    Arena arena(0, kMaxPages);
-    arena.buddy->add_free_range(0, kMaxBlock);
+    Arena arena(0_pa, kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(kMaxBlock));
     EXPECT_EQ(error_of(arena.buddy->allocate(BuddyAllocator::MAX_ORDER + 1)), EINVAL);
     EXPECT_EQ(error_of(arena.buddy->allocate(100)), EINVAL);
     EXPECT_EQ(arena.buddy->stats().failed_calls, 2u);
@@ -196,8 +197,8 @@ TEST(BuddyAllocator, AllocateRejectsOrdersAboveMax)
 
 TEST(BuddyAllocator, ExhaustOrderZeroThenEnomem)
 {
-    Arena arena(0, 256);
-    arena.buddy->add_free_range(0, 256 * PAGE_SIZE);
+    Arena arena(0_pa, 256);
+    arena.buddy->add_free_range(0_pa, PhysAddr(256 * PAGE_SIZE));
     std::vector<PhysAddr> pages;
     for (int i = 0; i < 256; ++i)
         pages.push_back(MUST(arena.buddy->allocate(0)));
@@ -210,19 +211,19 @@ TEST(BuddyAllocator, ExhaustOrderZeroThenEnomem)
 
 TEST(BuddyAllocator, ExhaustionFailureCountsAndRecovers)
 {
-    Arena arena(0, 4);
-    arena.buddy->add_free_range(0, 4 * PAGE_SIZE);
+    Arena arena(0_pa, 4);
+    arena.buddy->add_free_range(0_pa, PhysAddr(4 * PAGE_SIZE));
     PhysAddr block = MUST(arena.buddy->allocate(2));
     EXPECT_EQ(error_of(arena.buddy->allocate(0)), ENOMEM);
     EXPECT_EQ(arena.buddy->stats().failed_calls, 1u);
     arena.buddy->free(block, 2);
-    EXPECT_EQ(MUST(arena.buddy->allocate(0)), 0u);
+    EXPECT_EQ(MUST(arena.buddy->allocate(0)), 0_pa);
 }
 
 TEST(BuddyAllocator, FreeInRandomOrderCoalescesBackToOneBlock)
 {
-    Arena arena(0, kMaxPages);
-    arena.buddy->add_free_range(0, kMaxBlock);
+    Arena arena(0_pa, kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(kMaxBlock));
     std::vector<PhysAddr> pages;
     for (u64 i = 0; i < kMaxPages; ++i)
         pages.push_back(MUST(arena.buddy->allocate(0)));
@@ -236,20 +237,20 @@ TEST(BuddyAllocator, FreeInRandomOrderCoalescesBackToOneBlock)
 
 TEST(BuddyAllocator, FreeInReverseOrderCoalescesBackToOneBlock)
 {
-    Arena arena(0, kMaxPages);
-    arena.buddy->add_free_range(0, kMaxBlock);
+    Arena arena(0_pa, kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(kMaxBlock));
     std::vector<PhysAddr> blocks;
     for (int i = 0; i < 64; ++i)
         blocks.push_back(MUST(arena.buddy->allocate(4)));
     for (auto it = blocks.rbegin(); it != blocks.rend(); ++it)
-        arena.buddy->free(*it, 4);
+        arena.buddy->free(PhysAddr(*it), 4);
     expect_only_block(*arena.buddy, BuddyAllocator::MAX_ORDER, 1);
 }
 
 TEST(BuddyAllocator, MixedOrdersCoalesceBackToOneBlock)
 {
-    Arena arena(0, kMaxPages);
-    arena.buddy->add_free_range(0, kMaxBlock);
+    Arena arena(0_pa, kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(kMaxBlock));
     std::vector<std::pair<PhysAddr, unsigned>> blocks;
     unsigned orders[] = { 0, 3, 1, 5, 0, 2, 7, 4 };
     for (int round = 0; round < 2; ++round)
@@ -264,28 +265,28 @@ TEST(BuddyAllocator, MixedOrdersCoalesceBackToOneBlock)
 
 TEST(BuddyAllocator, CheckerboardFragmentationBlocksLargerOrders)
 {
-    Arena arena(0, 64);
-    arena.buddy->add_free_range(0, 64 * PAGE_SIZE);
+    Arena arena(0_pa, 64);
+    arena.buddy->add_free_range(0_pa, PhysAddr(64 * PAGE_SIZE));
     std::vector<PhysAddr> pages;
     for (int i = 0; i < 64; ++i)
         pages.push_back(MUST(arena.buddy->allocate(0)));
     std::sort(pages.begin(), pages.end());
     for (usize i = 0; i < pages.size(); i += 2)
-        arena.buddy->free(pages[i], 0);
+        arena.buddy->free(PhysAddr(pages[i]), 0);
     // Half of memory is free, but no two free pages are buddies.
     EXPECT_EQ(arena.buddy->stats().free_pages, 32u);
     EXPECT_EQ(arena.buddy->stats().free_blocks_per_order[0], 32u);
     EXPECT_EQ(error_of(arena.buddy->allocate(1)), ENOMEM);
     // Freeing the odd pages heals it completely.
     for (usize i = 1; i < pages.size(); i += 2)
-        arena.buddy->free(pages[i], 0);
+        arena.buddy->free(PhysAddr(pages[i]), 0);
     expect_only_block(*arena.buddy, 6, 1);
 }
 
 TEST(BuddyAllocator, LargestFreeBlockLimitsAllocationNotTotal)
 {
-    Arena arena(0, 32);
-    arena.buddy->add_free_range(0, 32 * PAGE_SIZE);
+    Arena arena(0_pa, 32);
+    arena.buddy->add_free_range(0_pa, PhysAddr(32 * PAGE_SIZE));
     PhysAddr a = MUST(arena.buddy->allocate(3)); // pages 0..7
     PhysAddr b = MUST(arena.buddy->allocate(3)); // 8..15
     PhysAddr c = MUST(arena.buddy->allocate(3)); // 16..23
@@ -295,14 +296,14 @@ TEST(BuddyAllocator, LargestFreeBlockLimitsAllocationNotTotal)
     EXPECT_EQ(arena.buddy->stats().free_pages, 16u);
     EXPECT_EQ(error_of(arena.buddy->allocate(4)), ENOMEM);
     arena.buddy->free(b, 3);
-    EXPECT_EQ(MUST(arena.buddy->allocate(4)), 0u);
+    EXPECT_EQ(MUST(arena.buddy->allocate(4)), 0_pa);
     (void)d;
 }
 
 TEST(BuddyAllocator, FreedBlockIsReusedFirst)
 {
-    Arena arena(0, kMaxPages);
-    arena.buddy->add_free_range(0, kMaxBlock);
+    Arena arena(0_pa, kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(kMaxBlock));
     MUST(arena.buddy->allocate(0));
     PhysAddr b = MUST(arena.buddy->allocate(0));
     MUST(arena.buddy->allocate(0));
@@ -313,8 +314,8 @@ TEST(BuddyAllocator, FreedBlockIsReusedFirst)
 TEST(BuddyAllocator, BaseNotAlignedToTheMaxBlock)
 {
     // A span starting at 12 KiB: blocks still align to absolute physical addresses.
-    Arena arena(3 * PAGE_SIZE, kMaxPages);
-    arena.buddy->add_free_range(3 * PAGE_SIZE, 3 * PAGE_SIZE + kMaxBlock);
+    Arena arena(PhysAddr(3 * PAGE_SIZE), kMaxPages);
+    arena.buddy->add_free_range(PhysAddr(3 * PAGE_SIZE), PhysAddr(3 * PAGE_SIZE + kMaxBlock));
     EXPECT_EQ(arena.buddy->stats().free_pages, kMaxPages);
     EXPECT_EQ(arena.buddy->stats().free_blocks_per_order[BuddyAllocator::MAX_ORDER], 0u);
     std::vector<std::pair<PhysAddr, unsigned>> blocks;
@@ -331,8 +332,8 @@ TEST(BuddyAllocator, BaseNotAlignedToTheMaxBlock)
 
 TEST(BuddyAllocator, AllocatedFrameMetadata)
 {
-    Arena arena(0, 64);
-    arena.buddy->add_free_range(0, 64 * PAGE_SIZE);
+    Arena arena(0_pa, 64);
+    arena.buddy->add_free_range(0_pa, PhysAddr(64 * PAGE_SIZE));
     PhysAddr block = MUST(arena.buddy->allocate(2));
     auto* frame = arena.buddy->frame_for(block);
     ASSERT_NE(frame, nullptr);
@@ -348,18 +349,18 @@ TEST(BuddyAllocator, AllocatedFrameMetadata)
 
 TEST(BuddyAllocator, FreeScrubsOwnerTagsOnEveryPage)
 {
-    Arena arena(0, 64);
-    arena.buddy->add_free_range(0, 64 * PAGE_SIZE);
+    Arena arena(0_pa, 64);
+    arena.buddy->add_free_range(0_pa, PhysAddr(64 * PAGE_SIZE));
     PhysAddr block = MUST(arena.buddy->allocate(3));
     int cookie;
     for (u64 i = 0; i < 8; ++i) {
-        auto* frame = arena.buddy->frame_for(block + i * PAGE_SIZE);
+        auto* frame = arena.buddy->frame_for(PhysAddr(block + i * PAGE_SIZE));
         frame->owner = &cookie;
         frame->set(PageFrame::Slab);
     }
     arena.buddy->free(block, 3);
     for (u64 i = 0; i < 8; ++i) {
-        auto* frame = arena.buddy->frame_for(block + i * PAGE_SIZE);
+        auto* frame = arena.buddy->frame_for(PhysAddr(block + i * PAGE_SIZE));
         EXPECT_EQ(frame->owner, nullptr);
         EXPECT_FALSE(frame->has(PageFrame::Slab));
     }
@@ -368,44 +369,44 @@ TEST(BuddyAllocator, FreeScrubsOwnerTagsOnEveryPage)
 
 TEST(BuddyAllocator, IsFreeTracksEveryPageOfABlock)
 {
-    Arena arena(0, 16);
-    arena.buddy->add_free_range(0, 16 * PAGE_SIZE);
+    Arena arena(0_pa, 16);
+    arena.buddy->add_free_range(0_pa, PhysAddr(16 * PAGE_SIZE));
     PhysAddr block = MUST(arena.buddy->allocate(2)); // pages 0..3
     for (u64 page = 0; page < 16; ++page)
-        EXPECT_EQ(arena.buddy->is_free(page * PAGE_SIZE), page >= 4) << page;
+        EXPECT_EQ(arena.buddy->is_free(PhysAddr(page * PAGE_SIZE)), page >= 4) << page;
     arena.buddy->free(block, 2);
     for (u64 page = 0; page < 16; ++page)
-        EXPECT_TRUE(arena.buddy->is_free(page * PAGE_SIZE + 17)) << page;
-    EXPECT_FALSE(arena.buddy->is_free(16 * PAGE_SIZE));
+        EXPECT_TRUE(arena.buddy->is_free(PhysAddr(page * PAGE_SIZE + 17))) << page;
+    EXPECT_FALSE(arena.buddy->is_free(PhysAddr(16 * PAGE_SIZE)));
 }
 
 TEST(BuddyAllocator, FrameForOutsideTheSpanIsNull)
 {
-    Arena arena(1 * MiB, 8);
-    EXPECT_EQ(arena.buddy->frame_for(0), nullptr);
-    EXPECT_EQ(arena.buddy->frame_for(1 * MiB - 1), nullptr);
-    EXPECT_NE(arena.buddy->frame_for(1 * MiB), nullptr);
-    EXPECT_EQ(arena.buddy->frame_for(1 * MiB + 8 * PAGE_SIZE - 1), &arena.frames[7]);
-    EXPECT_EQ(arena.buddy->frame_for(1 * MiB + 8 * PAGE_SIZE), nullptr);
-    EXPECT_EQ(arena.buddy->frame_for(~0ull), nullptr);
-    EXPECT_EQ(arena.buddy->base(), 1 * MiB);
-    EXPECT_EQ(arena.buddy->limit(), 1 * MiB + 8 * PAGE_SIZE);
+    Arena arena(PhysAddr(1 * MiB), 8);
+    EXPECT_EQ(arena.buddy->frame_for(0_pa), nullptr);
+    EXPECT_EQ(arena.buddy->frame_for(PhysAddr(1 * MiB - 1)), nullptr);
+    EXPECT_NE(arena.buddy->frame_for(PhysAddr(1 * MiB)), nullptr);
+    EXPECT_EQ(arena.buddy->frame_for(PhysAddr(1 * MiB + 8 * PAGE_SIZE - 1)), &arena.frames[7]);
+    EXPECT_EQ(arena.buddy->frame_for(PhysAddr(1 * MiB + 8 * PAGE_SIZE)), nullptr);
+    EXPECT_EQ(arena.buddy->frame_for(PhysAddr(~0ull)), nullptr);
+    EXPECT_EQ(arena.buddy->base(), PhysAddr(1 * MiB));
+    EXPECT_EQ(arena.buddy->limit(), PhysAddr(1 * MiB + 8 * PAGE_SIZE));
     EXPECT_EQ(arena.buddy->page_count(), 8u);
 }
 
 TEST(BuddyAllocator, EmptyFrameSpan)
 {
-    Arena arena(0, 0);
-    arena.buddy->add_free_range(0, 1 * MiB);
+    Arena arena(0_pa, 0);
+    arena.buddy->add_free_range(0_pa, PhysAddr(1 * MiB));
     EXPECT_EQ(arena.buddy->stats().total_pages, 0u);
     EXPECT_EQ(error_of(arena.buddy->allocate(0)), ENOMEM);
-    EXPECT_EQ(arena.buddy->frame_for(0), nullptr);
+    EXPECT_EQ(arena.buddy->frame_for(0_pa), nullptr);
 }
 
 TEST(BuddyAllocator, AllocatePagesRoundsUpToAnOrder)
 {
-    Arena arena(0, 4 * kMaxPages);
-    arena.buddy->add_free_range(0, 16 * MiB);
+    Arena arena(0_pa, 4 * kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(16 * MiB));
     PhysAddr three = MUST(arena.buddy->allocate_pages(3));
     EXPECT_TRUE(is_aligned(three, 4 * PAGE_SIZE));
     EXPECT_EQ(arena.buddy->frame_for(three)->order, 2);
@@ -422,8 +423,8 @@ TEST(BuddyAllocator, AllocatePagesRoundsUpToAnOrder)
 
 TEST(BuddyAllocator, AllocatePagesRejectsZeroAndTooMany)
 {
-    Arena arena(0, 4 * kMaxPages);
-    arena.buddy->add_free_range(0, 16 * MiB);
+    Arena arena(0_pa, 4 * kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(16 * MiB));
     EXPECT_EQ(error_of(arena.buddy->allocate_pages(0)), EINVAL);
     EXPECT_EQ(error_of(arena.buddy->allocate_pages(kMaxPages + 1)), ENOMEM);
     EXPECT_EQ(arena.buddy->stats().failed_calls, 2u);
@@ -466,14 +467,14 @@ TEST(BuddyAllocator, PageFrameIsSmall)
 
 TEST(BuddyAllocator, StatsAccountingAfterLoops)
 {
-    Arena arena(0, kMaxPages);
-    arena.buddy->add_free_range(0, kMaxBlock);
+    Arena arena(0_pa, kMaxPages);
+    arena.buddy->add_free_range(0_pa, PhysAddr(kMaxBlock));
     std::vector<PhysAddr> blocks;
     for (int round = 0; round < 10; ++round) {
         for (int i = 0; i < 50; ++i)
             blocks.push_back(MUST(arena.buddy->allocate(1)));
         for (int i = 0; i < 25; ++i) {
-            arena.buddy->free(blocks.back(), 1);
+            arena.buddy->free(PhysAddr(blocks.back()), 1);
             blocks.pop_back();
         }
     }
@@ -495,8 +496,8 @@ TEST(BuddyAllocator, RandomizedAgainstReferenceModel)
     // The model: which block owns each page. Every allocation must land on pages nobody owns, and
     // the allocator's free count must match the model after every step.
     constexpr u64 pages = 2 * kMaxPages;
-    Arena arena(0, pages);
-    arena.buddy->add_free_range(PAGE_SIZE, pages * PAGE_SIZE - 5 * PAGE_SIZE);
+    Arena arena(0_pa, pages);
+    arena.buddy->add_free_range(PhysAddr(PAGE_SIZE), PhysAddr(pages * PAGE_SIZE - 5 * PAGE_SIZE));
     u64 usable = pages - 6;
     std::vector<int> owner(pages, -1);
     std::map<int, std::pair<PhysAddr, unsigned>> live;
@@ -516,7 +517,7 @@ TEST(BuddyAllocator, RandomizedAgainstReferenceModel)
             PhysAddr block = result.value();
             ASSERT_TRUE(is_aligned(block, PAGE_SIZE << order));
             for (u64 i = 0; i < (1ull << order); ++i) {
-                u64 page = block / PAGE_SIZE + i;
+                u64 page = block.value() / PAGE_SIZE + i;
                 ASSERT_TRUE(page >= 1 && page < pages - 5);
                 ASSERT_EQ(owner[page], -1) << "page " << page << " handed out twice";
                 owner[page] = next_id;
@@ -528,7 +529,7 @@ TEST(BuddyAllocator, RandomizedAgainstReferenceModel)
             std::advance(it, rng() % live.size());
             auto [block, order] = it->second;
             for (u64 i = 0; i < (1ull << order); ++i)
-                owner[block / PAGE_SIZE + i] = -1;
+                owner[block.value() / PAGE_SIZE + i] = -1;
             arena.buddy->free(block, order);
             used -= 1ull << order;
             live.erase(it);
@@ -538,11 +539,11 @@ TEST(BuddyAllocator, RandomizedAgainstReferenceModel)
             ASSERT_EQ(arena.buddy->check_consistency(), usable - used);
     }
     for (auto& [id, block] : live)
-        arena.buddy->free(block.first, block.second);
+        arena.buddy->free(PhysAddr(block.first), block.second);
     EXPECT_EQ(arena.buddy->check_consistency(), usable);
     // Everything merged back: the same blocks as right after add_free_range().
-    Arena fresh(0, pages);
-    fresh.buddy->add_free_range(PAGE_SIZE, pages * PAGE_SIZE - 5 * PAGE_SIZE);
+    Arena fresh(0_pa, pages);
+    fresh.buddy->add_free_range(PhysAddr(PAGE_SIZE), PhysAddr(pages * PAGE_SIZE - 5 * PAGE_SIZE));
     for (unsigned o = 0; o <= BuddyAllocator::MAX_ORDER; ++o)
         EXPECT_EQ(arena.buddy->stats().free_blocks_per_order[o], fresh.buddy->stats().free_blocks_per_order[o]) << o;
 }
@@ -552,9 +553,9 @@ protected:
     void SetUp() override
     {
         // Pages 0..3 stay reserved; 4..63 are usable.
-        arena.buddy->add_free_range(4 * PAGE_SIZE, 64 * PAGE_SIZE);
+        arena.buddy->add_free_range(PhysAddr(4 * PAGE_SIZE), PhysAddr(64 * PAGE_SIZE));
     }
-    Arena arena { 0, 64 };
+    Arena arena { 0_pa, 64 };
 };
 
 TEST_F(BuddyAllocatorDeathTest, DoubleFree)
@@ -575,16 +576,16 @@ TEST_F(BuddyAllocatorDeathTest, DoubleFreeAfterCoalescing)
 TEST_F(BuddyAllocatorDeathTest, MisalignedFree)
 {
     PhysAddr block = MUST(arena.buddy->allocate(2));
-    EXPECT_DEATH(arena.buddy->free(block + PAGE_SIZE, 2), "VERIFY");
-    EXPECT_DEATH(arena.buddy->free(block + 16, 0), "VERIFY");
+    EXPECT_DEATH(arena.buddy->free(PhysAddr(block + PAGE_SIZE), 2), "VERIFY");
+    EXPECT_DEATH(arena.buddy->free(PhysAddr(block + 16), 0), "VERIFY");
 }
 
 TEST_F(BuddyAllocatorDeathTest, OutOfRangeFree)
 {
-    EXPECT_DEATH(arena.buddy->free(64 * PAGE_SIZE, 0), "VERIFY");
-    EXPECT_DEATH(arena.buddy->free(1 * GiB, 0), "VERIFY");
+    EXPECT_DEATH(arena.buddy->free(PhysAddr(64 * PAGE_SIZE), 0), "VERIFY");
+    EXPECT_DEATH(arena.buddy->free(PhysAddr(1 * GiB), 0), "VERIFY");
     // In range at the start, but the block would run past the end.
-    EXPECT_DEATH(arena.buddy->free(0, 7), "VERIFY");
+    EXPECT_DEATH(arena.buddy->free(0_pa, 7), "VERIFY");
 }
 
 TEST_F(BuddyAllocatorDeathTest, WrongOrderFree)
@@ -596,22 +597,22 @@ TEST_F(BuddyAllocatorDeathTest, WrongOrderFree)
 
 TEST_F(BuddyAllocatorDeathTest, FreeOfReservedPage)
 {
-    EXPECT_DEATH(arena.buddy->free(0, 0), "VERIFY");
+    EXPECT_DEATH(arena.buddy->free(0_pa, 0), "VERIFY");
 }
 
 TEST_F(BuddyAllocatorDeathTest, FreeOfInteriorPage)
 {
     PhysAddr block = MUST(arena.buddy->allocate(3));
-    EXPECT_DEATH(arena.buddy->free(block + PAGE_SIZE, 0), "VERIFY");
+    EXPECT_DEATH(arena.buddy->free(PhysAddr(block + PAGE_SIZE), 0), "VERIFY");
 }
 
 TEST_F(BuddyAllocatorDeathTest, FreeOfOrderAboveMax)
 {
-    EXPECT_DEATH(arena.buddy->free(0, BuddyAllocator::MAX_ORDER + 1), "VERIFY");
+    EXPECT_DEATH(arena.buddy->free(0_pa, BuddyAllocator::MAX_ORDER + 1), "VERIFY");
 }
 
 TEST_F(BuddyAllocatorDeathTest, UnalignedBase)
 {
     std::vector<PageFrame> frames(4);
-    EXPECT_DEATH({ BuddyAllocator bad(123, Span<PageFrame>(frames.data(), frames.size())); }, "VERIFY");
+    EXPECT_DEATH({ BuddyAllocator bad(123_pa, Span<PageFrame>(frames.data(), frames.size())); }, "VERIFY");
 }

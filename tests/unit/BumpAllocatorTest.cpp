@@ -1,11 +1,12 @@
 // Host tests for kernel/lib/BumpAllocator.
 #include <lib/mm/BumpAllocator.h>
+#include <support/Addresses.h>
 #include <gtest/gtest.h>
 
 namespace {
 
-constexpr PhysAddr kStart = 0x200000;
-constexpr PhysAddr kEnd = 0x400000;
+constexpr PhysAddr kStart(0x200000);
+constexpr PhysAddr kEnd(0x400000);
 
 int error_of(const ErrorOr<PhysAddr>& result) { return result.is_error() ? result.error().code() : 0; }
 
@@ -45,16 +46,16 @@ TEST(BumpAllocator, AlignmentPaddingIsCountedAsUsed)
 
 TEST(BumpAllocator, LargeAlignmentFromUnalignedStart)
 {
-    BumpAllocator bump(0x1234, 0x1000000);
+    BumpAllocator bump(0x1234_pa, 0x1000000_pa);
     PhysAddr block = MUST(bump.allocate(1, 2 * MiB));
-    EXPECT_EQ(block, 2 * MiB);
-    EXPECT_EQ(bump.current(), 2 * MiB + 1);
+    EXPECT_EQ(block, PhysAddr(2 * MiB));
+    EXPECT_EQ(bump.current(), PhysAddr(2 * MiB + 1));
 }
 
 TEST(BumpAllocator, EveryReturnedBlockIsAlignedAndDisjoint)
 {
     BumpAllocator bump(kStart + 3, kEnd);
-    PhysAddr previous_end = 0;
+    PhysAddr previous_end;
     for (u64 i = 0; i < 200; ++i) {
         u64 align = 1ull << (i % 13);
         u64 size = 1 + (i * 37) % 1000;
@@ -112,7 +113,7 @@ TEST(BumpAllocator, PaddingThatOverrunsTheEndFails)
 
 TEST(BumpAllocator, AlignmentPastTheEndFails)
 {
-    BumpAllocator bump(0x1000, 0x2000);
+    BumpAllocator bump(0x1000_pa, 0x2000_pa);
     EXPECT_EQ(error_of(bump.allocate(1, 0x4000)), ENOMEM);
 }
 
@@ -120,15 +121,15 @@ TEST(BumpAllocator, HugeSizesDoNotWrap)
 {
     BumpAllocator bump(kStart, kEnd);
     EXPECT_EQ(error_of(bump.allocate(~0ull, 1)), ENOMEM);
-    EXPECT_EQ(error_of(bump.allocate(~0ull - kStart + 1, 1)), ENOMEM);
+    EXPECT_EQ(error_of(bump.allocate(~0ull - kStart.value() + 1, 1)), ENOMEM);
     EXPECT_EQ(bump.used(), 0u);
 }
 
 TEST(BumpAllocator, TopOfAddressSpaceDoesNotWrap)
 {
-    BumpAllocator bump(~0ull - 0x1000, ~0ull);
+    BumpAllocator bump(PhysAddr(~0ull - 0x1000), PhysAddr(~0ull));
     EXPECT_EQ(error_of(bump.allocate(1, 1ull << 63)), ENOMEM);
-    EXPECT_EQ(MUST(bump.allocate(0x800, 1)), ~0ull - 0x1000);
+    EXPECT_EQ(MUST(bump.allocate(0x800, 1)), PhysAddr(~0ull - 0x1000));
 }
 
 TEST(BumpAllocator, EmptyRangeAlwaysFails)

@@ -18,7 +18,8 @@ std::string to_string(ReadonlyBytes b) { return std::string(reinterpret_cast<con
 
 struct ReadResult {
     int error = 0;
-    std::string message;
+    std::string message; // the reader's detail (entry, offset)
+    std::string reason;  // the Error's static message
     std::vector<CpioEntry> entries;
 };
 
@@ -32,6 +33,9 @@ ReadResult read_all(ReadonlyBytes archive)
         if (more.is_error()) {
             result.error = more.error().code();
             result.message = reader.error_message();
+            result.reason = more.error().message();
+            // Every failure carries its static reason in the Error itself.
+            EXPECT_EQ(result.reason.rfind("cpio: ", 0), 0u) << "no reason in the Error for: " << result.message;
             return result;
         }
         if (!more.value()) return result;
@@ -427,4 +431,16 @@ TEST(Cpio, ReadsTheCrcFormatWrittenByGnuCpio)
     CpioReader reader(ReadonlyBytes(archive.data(), archive.size()));
     CpioEntry e;
     while (reader.next(e).value()) EXPECT_TRUE(e.verify_checksum()) << to_string(e.name);
+}
+
+TEST(CpioTest, ErrorsCarryTheirReason)
+{
+    std::vector<u8> bad(Cpio::HeaderSize, '0');
+    memcpy(bad.data(), "070709", 6);
+    ReadResult r = read_all(bad);
+    EXPECT_EQ(r.error, EBADMSG);
+    EXPECT_EQ(r.reason, "cpio: bad magic (expected 070701 or 070702)");
+    EXPECT_NE(r.message.find("entry 0"), std::string::npos) << r.message;
+    ReadResult empty = read_all(std::vector<u8>());
+    EXPECT_EQ(empty.reason, "cpio: the archive ends without a TRAILER!!! entry");
 }

@@ -2,6 +2,7 @@
 #include <lib/elf/ElfObject.h>
 #include <lib/elf/ModuleLayout.h>
 #include <lib/elf/Relocator.h>
+#include <lib/elf/VersionTable.h>
 
 #include <gtest/gtest.h>
 
@@ -132,6 +133,8 @@ void expect_parse_error(const std::vector<u8>& file, int code, std::initializer_
     ASSERT_TRUE(object.is_error());
     EXPECT_EQ(object.error().code(), code) << error.c_str();
     EXPECT_EQ(error.code(), code);
+    // The Error itself says why, so a caller that keeps only the Error can still report it.
+    EXPECT_TRUE(object.error().has_message()) << error.c_str();
     for (auto* fragment : fragments)
         EXPECT_NE(std::string(error.c_str()).find(fragment), std::string::npos) << "'" << fragment << "' not in: " << error.c_str();
 }
@@ -313,7 +316,7 @@ struct HostModule {
 
 TEST(ElfParse, ParsesEveryFixture)
 {
-    for (auto* name : { "run_calls", "run_got", "run_ctor", "kmod", "kmod_debug" }) {
+    for (auto* name : { "run_calls", "run_got", "run_ctor", "kmod", "kmod_debug", "abs32" }) {
         auto file = load_fixture(name);
         ElfError error;
         auto object = ElfObject::parse(bytes_of(file), error);
@@ -690,13 +693,32 @@ TEST(ElfCorrupt, RelSectionRefused)
     expect_parse_error(file, ENOEXEC, { "SHT_REL" });
 }
 
+TEST(ElfCorrupt, ReasonIsStaticAndDetailNamesTheCulprit)
+{
+    auto file = load_fixture("kmod");
+    file[0] = 0;
+    ElfError error;
+    auto object = ElfObject::parse(bytes_of(file), error);
+    ASSERT_TRUE(object.is_error());
+    EXPECT_STREQ(object.error().message(), "not an ELF file (bad magic)");
+
+    file = load_fixture("kmod");
+    edit_section(file, ".data", [&](SectionHeader& header) { header.offset = file.size() + 0x1000; });
+    object = ElfObject::parse(bytes_of(file), error);
+    ASSERT_TRUE(object.is_error());
+    EXPECT_STREQ(object.error().message(), "section data past the end of the file");
+    EXPECT_NE(std::string(error.c_str()).find("(.data) offset 0x"), std::string::npos) << error.c_str();
+}
+
 TEST(ElfCorrupt, ErrorMessagesSanitizeAndBoundNames)
 {
     ElfError error;
     std::string name(300, 'a');
     name[0] = '\x01';
-    Error result = error.fail(ENOEXEC, "symbol '", StringView(name.data(), name.size()), "' ", Hex { 0x1c }, " ", i64(-5));
+    Error result = error.fail(ENOEXEC, "a bad symbol", "symbol '", StringView(name.data(), name.size()), "' ", Hex { 0x1c }, " ", i64(-5));
     EXPECT_EQ(result.code(), ENOEXEC);
+    // The reason travels in the Error; the detail, built from the file, stays in the ElfError.
+    EXPECT_STREQ(result.message(), "a bad symbol");
     std::string message = error.c_str();
     EXPECT_EQ(message.rfind("symbol '?aaa", 0), 0u);
     EXPECT_NE(message.find("...' 0x1c -5"), std::string::npos) << message;
@@ -990,6 +1012,149 @@ TEST(ElfRelocate, Abs32SOverflowsOutsideTopTwoGiB)
         << module.error.c_str();
 }
 
+// R_X86_64_32 and R_X86_64_32S, hand-built: kmod's first .rela.data entry (an R_X86_64_64 at
+// .data+0) is rewritten into one against symbol 0 (value 0), so the field's value is the addend.
+struct HandBuiltRelocation {
+    BufferModule module;
+    MapResolver resolver { kernel_resolver() };
+
+    ErrorOr<void> relocate(u32 type, i64 addend)
+    {
+        module.file = load_fixture("kmod");
+        usize rela = section_index(module.file, ".rela.data");
+        auto header = get<SectionHeader>(module.file, section_header_at(module.file, rela));
+        auto entry = get<Rela>(module.file, header.offset);
+        u32 symbol_index = 0;
+        entry.info = rela_info(symbol_index, type);
+        entry.addend = addend;
+        put(module.file, header.offset, entry);
+        module.object.emplace(MUST(ElfObject::parse(bytes_of(module.file), module.error)));
+        module.layout.emplace(MUST(ModuleLayout::plan(*module.object, module.allocator, module.error)));
+        module.place(KTEXT, KRODATA, KDATA);
+        return module.relocate(resolver);
+    }
+    // The 8 bytes at .data+0: the 4-byte field and the 4 bytes after it.
+    u64 data_word() { return get<u64>(std::vector<u8>(module.writable(MUST(module.object->find_section(".data"))),
+                                           module.writable(MUST(module.object->find_section(".data"))) + 8), 0); }
+    std::string detail() { return module.error.c_str(); }
+};
+
+TEST(ElfRelocate, Abs32JustFits)
+{
+    HandBuiltRelocation r;
+    auto result = r.relocate(Reloc::Abs32, 0xffffffff);
+    ASSERT_FALSE(result.is_error()) << r.detail();
+    // Zero-extended: the field holds the value and the bytes after it are untouched (the file's zeros).
+    EXPECT_EQ(r.data_word(), 0xffffffffull);
+    ASSERT_FALSE(r.relocate(Reloc::Abs32, 0).is_error()) << r.detail();
+    EXPECT_EQ(r.data_word(), 0ull);
+}
+
+TEST(ElfRelocate, Abs32OverflowsPastFourGiB)
+{
+    HandBuiltRelocation r;
+    auto result = r.relocate(Reloc::Abs32, 0x100000000ll);
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), ERANGE);
+    EXPECT_STREQ(result.error().message(), "relocation overflows its field");
+    EXPECT_NE(r.detail().find("R_X86_64_32 at .data+0x0 against"), std::string::npos) << r.detail();
+    EXPECT_NE(r.detail().find("overflows (value 0x100000000)"), std::string::npos) << r.detail();
+}
+
+TEST(ElfRelocate, Abs32RefusesNegativeValues)
+{
+    // A kernel address (top 2 GiB) does not fit a zero-extended field: that is what 32S is for.
+    HandBuiltRelocation r;
+    auto result = r.relocate(Reloc::Abs32, -1);
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), ERANGE);
+    result = r.relocate(Reloc::Abs32, i64(KTEXT));
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), ERANGE);
+}
+
+// The abs32 fixture: R_X86_64_32 against far32 + 0x10, R_X86_64_32S against far32s - 8, as the
+// assembler emits them.
+struct Abs32Fixture {
+    BufferModule module;
+    MapResolver resolver;
+    ErrorOr<void> relocate(u64 far32, u64 far32s)
+    {
+        if (!module.prepare("abs32")) {
+            ADD_FAILURE() << "abs32: " << module.error.c_str();
+            return ENOEXEC;
+        }
+        module.place(KTEXT, KRODATA, KDATA);
+        resolver.symbols["far32"] = far32;
+        resolver.symbols["far32s"] = far32s;
+        return module.relocate(resolver);
+    }
+    u32 field(const char* section, usize offset)
+    {
+        u32 value;
+        memcpy(&value, module.writable(MUST(module.object->find_section(section))) + offset, sizeof(value));
+        return value;
+    }
+    std::string detail() { return module.error.c_str(); }
+};
+
+TEST(ElfRelocate, AssembledAbs32AndAbs32SAtTheirLimits)
+{
+    Abs32Fixture f;
+    auto result = f.relocate(0xffffffffull - 0x10, 0xffffffff80000000ull + 8);
+    ASSERT_FALSE(result.is_error()) << f.detail();
+    EXPECT_EQ(f.field(".data.fields", 0), 0xffffffffu);
+    EXPECT_EQ(f.field(".text", 3), 0x80000000u);
+}
+
+TEST(ElfRelocate, AssembledAbs32OverflowsByOne)
+{
+    Abs32Fixture f;
+    auto result = f.relocate(0xffffffffull - 0xf, 0x1000);
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), ERANGE);
+    EXPECT_NE(f.detail().find("R_X86_64_32 at .data.fields+0x0 against 'far32' overflows (value 0x100000000)"), std::string::npos)
+        << f.detail();
+}
+
+TEST(ElfRelocate, AssembledAbs32SOverflowsByOne)
+{
+    Abs32Fixture f;
+    auto result = f.relocate(0x1000, 0xffffffff80000000ull + 7);
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), ERANGE);
+    EXPECT_NE(f.detail().find("R_X86_64_32S at .text+0x3 against 'far32s' overflows (value 0xffffffff7fffffff)"), std::string::npos)
+        << f.detail();
+    Abs32Fixture high;
+    result = high.relocate(0x1000, 0x80000000ull + 8);
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), ERANGE);
+    EXPECT_NE(high.detail().find("overflows (value 0x80000000)"), std::string::npos) << high.detail();
+}
+
+TEST(ElfRelocate, Abs32SJustFitsBothWays)
+{
+    HandBuiltRelocation r;
+    ASSERT_FALSE(r.relocate(Reloc::Abs32S, 0x7fffffff).is_error()) << r.detail();
+    EXPECT_EQ(r.data_word(), 0x7fffffffull);
+    // The most negative value: the field holds its low 32 bits; the CPU sign-extends them.
+    ASSERT_FALSE(r.relocate(Reloc::Abs32S, -0x80000000ll).is_error()) << r.detail();
+    EXPECT_EQ(r.data_word(), 0x80000000ull);
+}
+
+TEST(ElfRelocate, Abs32SOverflowsByOne)
+{
+    HandBuiltRelocation r;
+    auto result = r.relocate(Reloc::Abs32S, 0x80000000ll);
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), ERANGE);
+    EXPECT_NE(r.detail().find("R_X86_64_32S at .data+0x0"), std::string::npos) << r.detail();
+    result = r.relocate(Reloc::Abs32S, -0x80000001ll);
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), ERANGE);
+    EXPECT_NE(r.detail().find("overflows (value 0xffffffff7fffffff)"), std::string::npos) << r.detail();
+}
+
 TEST(ElfRelocate, Pc32OverflowAgainstFarSymbol)
 {
     BufferModule module;
@@ -1042,6 +1207,24 @@ TEST(ElfRelocate, ResolverErrorIsPassedOn)
     ASSERT_TRUE(result.is_error());
     EXPECT_EQ(result.error().code(), EACCES);
     EXPECT_NE(std::string(module.error.c_str()).find("'printk' failed: EACCES"), std::string::npos) << module.error.c_str();
+}
+
+TEST(ElfRelocate, ResolverReasonBecomesTheErrorsReason)
+{
+    // The kernel's resolver refuses with a reason (a CRC mismatch): the relocation's Error keeps it.
+    class RefusingResolver final : public SymbolResolver {
+    public:
+        ErrorOr<u64> resolve(StringView) override { return Error::with_message(EBADMSG, "import disagrees about the version"); }
+    };
+    BufferModule module;
+    ASSERT_TRUE(module.prepare("kmod")) << module.error.c_str();
+    module.place(KTEXT, KRODATA, KDATA);
+    RefusingResolver resolver;
+    auto result = module.relocate(resolver);
+    ASSERT_TRUE(result.is_error());
+    EXPECT_EQ(result.error().code(), EBADMSG);
+    EXPECT_STREQ(result.error().message(), "import disagrees about the version");
+    EXPECT_NE(std::string(module.error.c_str()).find("resolving symbol 'printk' failed: EBADMSG"), std::string::npos) << module.error.c_str();
 }
 
 TEST(ElfRelocate, LayoutFromAnotherObjectRefused)
@@ -1233,4 +1416,86 @@ TEST(ElfRun, WritesThroughOneMappingRunsFromAnother)
     EXPECT_EQ(module.function<int (*)(int)>("chain")(4), 33);
     EXPECT_EQ(module.function<int (*)(int, int)>("apply_operation")(0, 9), 81);
     EXPECT_STREQ(module.function<const char* (*)()>("get_message")(), "hello from module");
+}
+
+// ---------------------------------------------------------------------------------------------
+// __versions: an import's CRC against its exporter's
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::vector<u8> versions_section(std::initializer_list<std::pair<u32, std::string>> entries)
+{
+    std::vector<u8> bytes;
+    for (auto& [crc, name] : entries) {
+        u8 entry[VersionTable::ENTRY_SIZE] = {};
+        memcpy(entry, &crc, sizeof(crc));
+        memcpy(entry + 4, name.data(), std::min(name.size(), VersionTable::NAME_SIZE));
+        bytes.insert(bytes.end(), entry, entry + sizeof(entry));
+    }
+    return bytes;
+}
+
+}
+
+TEST(ElfVersions, FindsRecordedCrcs)
+{
+    auto bytes = versions_section({ { 0x11111111, "kmalloc" }, { 0x22222222, "hello_add" } });
+    VersionTable versions(bytes_of(bytes));
+    EXPECT_EQ(versions.entry_count(), 2u);
+    EXPECT_EQ(MUST(versions.find("kmalloc")), 0x11111111u);
+    EXPECT_EQ(MUST(versions.find("hello_add")), 0x22222222u);
+    EXPECT_TRUE(versions.find("hello").is_error());
+    EXPECT_TRUE(versions.find("hello_add_more").is_error());
+}
+
+TEST(ElfVersions, PartialAndUnterminatedEntriesAreSafe)
+{
+    auto bytes = versions_section({ { 1, std::string(60, 'x') } });
+    bytes.resize(bytes.size() + 10, 0xff); // a partial entry after the full one is ignored
+    VersionTable versions(bytes_of(bytes));
+    EXPECT_EQ(versions.entry_count(), 1u);
+    // A name filling all 60 bytes reads as its first 59.
+    EXPECT_EQ(MUST(versions.find(StringView(std::string(59, 'x').c_str()))), 1u);
+    VersionTable empty(ReadonlyBytes {});
+    EXPECT_TRUE(empty.find("kmalloc").is_error());
+}
+
+TEST(ElfVersions, KernelExportsNeedAMatchingCrc)
+{
+    auto bytes = versions_section({ { 0x1234, "kmalloc" } });
+    VersionTable versions(bytes_of(bytes));
+    EXPECT_FALSE(versions.check("kmalloc", 0x1234, VersionTable::Exporter::Kernel).is_error());
+    auto mismatch = versions.check("kmalloc", 0x1235, VersionTable::Exporter::Kernel);
+    ASSERT_TRUE(mismatch.is_error());
+    EXPECT_EQ(mismatch.error().code(), EBADMSG);
+    EXPECT_TRUE(mismatch.error().has_message());
+    auto missing = versions.check("kfree", 0x1234, VersionTable::Exporter::Kernel);
+    ASSERT_TRUE(missing.is_error());
+    EXPECT_EQ(missing.error().code(), ENOPKG);
+    // Even a kernel export with CRC 0 needs an entry: the kernel always versions its exports.
+    missing = versions.check("kfree", 0, VersionTable::Exporter::Kernel);
+    ASSERT_TRUE(missing.is_error());
+    EXPECT_EQ(missing.error().code(), ENOPKG);
+}
+
+TEST(ElfVersions, ModuleExportsAreCheckedLikeKernelExports)
+{
+    auto bytes = versions_section({ { 0xabcd, "hello_add" } });
+    VersionTable versions(bytes_of(bytes));
+    EXPECT_FALSE(versions.check("hello_add", 0xabcd, VersionTable::Exporter::Module).is_error());
+    auto mismatch = versions.check("hello_add", 0xabce, VersionTable::Exporter::Module);
+    ASSERT_TRUE(mismatch.is_error());
+    EXPECT_EQ(mismatch.error().code(), EBADMSG);
+    EXPECT_STREQ(mismatch.error().message(), "import disagrees about the version of a module export");
+    // The importer recorded a CRC, the exporter declares none: they disagree.
+    mismatch = versions.check("hello_add", 0, VersionTable::Exporter::Module);
+    ASSERT_TRUE(mismatch.is_error());
+    EXPECT_EQ(mismatch.error().code(), EBADMSG);
+    // A versioned export the importer has no CRC for.
+    auto missing = versions.check("hello_sub", 0x1, VersionTable::Exporter::Module);
+    ASSERT_TRUE(missing.is_error());
+    EXPECT_EQ(missing.error().code(), ENOPKG);
+    // An unversioned exporter (CRC 0) and no entry: nothing to compare, accepted.
+    EXPECT_FALSE(versions.check("hello_sub", 0, VersionTable::Exporter::Module).is_error());
 }

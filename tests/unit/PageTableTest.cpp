@@ -2,6 +2,7 @@
 #include <arch/x86_64/lib/PageTable.h>
 
 #include <gtest/gtest.h>
+#include <support/Addresses.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -20,7 +21,7 @@ using namespace PageTableEntry;
 // touching one through table() aborts, so a use-after-free in the builder cannot go unnoticed.
 class FakePageMemory final : public PageTableMemory {
 public:
-    static constexpr PhysAddr Base = 0x40000000;
+    static constexpr PhysAddr Base { 0x40000000 };
 
     ErrorOr<PhysAddr> allocate_table() override
     {
@@ -67,8 +68,8 @@ private:
     usize checked_index(PhysAddr address) const
     {
         usize index = (address - Base) / PAGE_SIZE;
-        if (address < Base || address % PAGE_SIZE || index >= m_pages.size() || !m_live[index]) {
-            fprintf(stderr, "FakePageMemory: access to table %#llx that is not allocated\n", (unsigned long long)address);
+        if (address < Base || !is_aligned(address, PAGE_SIZE) || index >= m_pages.size() || !m_live[index]) {
+            fprintf(stderr, "FakePageMemory: access to table %#llx that is not allocated\n", address.ull());
             std::abort();
         }
         return index;
@@ -78,8 +79,8 @@ private:
     std::vector<usize> m_free;
 };
 
-constexpr VirtAddr UserBase = 0x0000'4000'0000'0000; // 1 GiB aligned, PML4 index 128
-constexpr VirtAddr KernelBase = 0xffff'8000'0000'0000;
+constexpr VirtAddr UserBase { 0x0000'4000'0000'0000 }; // 1 GiB aligned, PML4 index 128
+constexpr VirtAddr KernelBase { 0xffff'8000'0000'0000 };
 constexpr PageFlags RW = PageFlags::Writable;
 constexpr PageFlags RWNX = PageFlags::Writable | PageFlags::NoExecute;
 constexpr PageFlags URW = PageFlags::User | PageFlags::Writable;
@@ -95,12 +96,12 @@ struct Fixture {
     {
         PhysAddr t = table.root();
         for (int l = 4; l >= level; --l) {
-            u64 e = memory.table(t)[(virt >> (12 + 9 * (l - 1))) & 511];
+            u64 e = memory.table(t)[(virt.value() >> (12 + 9 * (l - 1))) & 511];
             if (l == level)
                 return e;
             if (!(e & Present) || (l <= 3 && (e & HugePage)))
                 return 0;
-            t = e & AddressMask;
+            t = PhysAddr(e & AddressMask);
         }
         return 0;
     }
@@ -132,9 +133,9 @@ TEST(PageTable, CreateFailsWithoutMemory)
 TEST(PageTable, Map4KAndTranslate)
 {
     Fixture f;
-    ASSERT_EQ(f.err(f.table.map(UserBase, 0x123000, RW)), 0);
+    ASSERT_EQ(f.err(f.table.map(UserBase, 0x123000_pa, RW)), 0);
     auto t = f.tr(UserBase);
-    EXPECT_EQ(t.phys, 0x123000u);
+    EXPECT_EQ(t.phys, 0x123000_pa);
     EXPECT_EQ(t.flags, RW);
     EXPECT_EQ(t.size, PageSize::Size4K);
     EXPECT_EQ(f.memory.live_tables(), 4u);
@@ -143,9 +144,9 @@ TEST(PageTable, Map4KAndTranslate)
 TEST(PageTable, Map2MAndTranslate)
 {
     Fixture f;
-    ASSERT_EQ(f.err(f.table.map(UserBase + 2 * MiB, 0x40000000, RWNX, PageSize::Size2M)), 0);
+    ASSERT_EQ(f.err(f.table.map(UserBase + 2 * MiB, 0x40000000_pa, RWNX, PageSize::Size2M)), 0);
     auto t = f.tr(UserBase + 2 * MiB);
-    EXPECT_EQ(t.phys, 0x40000000u);
+    EXPECT_EQ(t.phys, 0x40000000_pa);
     EXPECT_EQ(t.flags, RWNX);
     EXPECT_EQ(t.size, PageSize::Size2M);
     EXPECT_EQ(f.memory.live_tables(), 3u);
@@ -154,9 +155,9 @@ TEST(PageTable, Map2MAndTranslate)
 TEST(PageTable, Map1GAndTranslate)
 {
     Fixture f;
-    ASSERT_EQ(f.err(f.table.map(UserBase, 3 * GiB, RW, PageSize::Size1G)), 0);
+    ASSERT_EQ(f.err(f.table.map(UserBase, PhysAddr(3 * GiB), RW, PageSize::Size1G)), 0);
     auto t = f.tr(UserBase);
-    EXPECT_EQ(t.phys, 3 * GiB);
+    EXPECT_EQ(t.phys, PhysAddr(3 * GiB));
     EXPECT_EQ(t.size, PageSize::Size1G);
     EXPECT_EQ(f.memory.live_tables(), 2u);
 }
@@ -164,23 +165,23 @@ TEST(PageTable, Map1GAndTranslate)
 TEST(PageTable, TranslateIncludesOffset4K)
 {
     Fixture f;
-    MUST(f.table.map(UserBase + 0x5000, 0xabc000, RW));
-    EXPECT_EQ(f.tr(UserBase + 0x5123).phys, 0xabc123u);
-    EXPECT_EQ(f.tr(UserBase + 0x5fff).phys, 0xabcfffu);
+    MUST(f.table.map(UserBase + 0x5000, 0xabc000_pa, RW));
+    EXPECT_EQ(f.tr(UserBase + 0x5123).phys, 0xabc123_pa);
+    EXPECT_EQ(f.tr(UserBase + 0x5fff).phys, 0xabcfff_pa);
 }
 
 TEST(PageTable, TranslateIncludesOffset2M)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x200000, RW, PageSize::Size2M));
-    EXPECT_EQ(f.tr(UserBase + 0x1f'f123).phys, 0x3f'f123u);
+    MUST(f.table.map(UserBase, 0x200000_pa, RW, PageSize::Size2M));
+    EXPECT_EQ(f.tr(UserBase + 0x1f'f123).phys, 0x3f'f123_pa);
 }
 
 TEST(PageTable, TranslateIncludesOffset1G)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 1 * GiB, RW, PageSize::Size1G));
-    EXPECT_EQ(f.tr(UserBase + 0x3abc'd123).phys, 1 * GiB + 0x3abc'd123);
+    MUST(f.table.map(UserBase, PhysAddr(1 * GiB), RW, PageSize::Size1G));
+    EXPECT_EQ(f.tr(UserBase + 0x3abc'd123).phys, PhysAddr(1 * GiB + 0x3abc'd123));
 }
 
 TEST(PageTable, TranslateUnmappedIsENOENT)
@@ -189,7 +190,7 @@ TEST(PageTable, TranslateUnmappedIsENOENT)
     auto t = f.table.translate(UserBase);
     ASSERT_TRUE(t.is_error());
     EXPECT_EQ(t.error().code(), ENOENT);
-    MUST(f.table.map(UserBase, 0x1000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
     EXPECT_EQ(f.table.translate(UserBase + 0x1000).error().code(), ENOENT);
     EXPECT_EQ(f.table.translate(UserBase + 2 * MiB).error().code(), ENOENT);
     EXPECT_EQ(f.table.translate(UserBase + 1 * GiB).error().code(), ENOENT);
@@ -198,118 +199,118 @@ TEST(PageTable, TranslateUnmappedIsENOENT)
 TEST(PageTable, TranslateNonCanonicalIsEINVAL)
 {
     Fixture f;
-    EXPECT_EQ(f.table.translate(0x0000'8000'0000'0000).error().code(), EINVAL);
-    EXPECT_EQ(f.table.translate(0xffff'7fff'ffff'f000).error().code(), EINVAL);
+    EXPECT_EQ(f.table.translate(VirtAddr(0x0000'8000'0000'0000)).error().code(), EINVAL);
+    EXPECT_EQ(f.table.translate(VirtAddr(0xffff'7fff'ffff'f000)).error().code(), EINVAL);
 }
 
 TEST(PageTable, IsCanonical)
 {
-    EXPECT_TRUE(PageTable::is_canonical(0));
-    EXPECT_TRUE(PageTable::is_canonical(0x0000'7fff'ffff'ffff));
-    EXPECT_FALSE(PageTable::is_canonical(0x0000'8000'0000'0000));
-    EXPECT_FALSE(PageTable::is_canonical(0xffff'7fff'ffff'ffff));
-    EXPECT_TRUE(PageTable::is_canonical(0xffff'8000'0000'0000));
-    EXPECT_TRUE(PageTable::is_canonical(0xffff'ffff'ffff'ffff));
-    EXPECT_FALSE(PageTable::is_canonical(0x1234'0000'0000'0000));
+    EXPECT_TRUE(PageTable::is_canonical(0_va));
+    EXPECT_TRUE(PageTable::is_canonical(VirtAddr(0x0000'7fff'ffff'ffff)));
+    EXPECT_FALSE(PageTable::is_canonical(VirtAddr(0x0000'8000'0000'0000)));
+    EXPECT_FALSE(PageTable::is_canonical(VirtAddr(0xffff'7fff'ffff'ffff)));
+    EXPECT_TRUE(PageTable::is_canonical(VirtAddr(0xffff'8000'0000'0000)));
+    EXPECT_TRUE(PageTable::is_canonical(VirtAddr(0xffff'ffff'ffff'ffff)));
+    EXPECT_FALSE(PageTable::is_canonical(VirtAddr(0x1234'0000'0000'0000)));
 }
 
 TEST(PageTable, MapNonCanonicalIsEINVAL)
 {
     Fixture f;
-    EXPECT_EQ(f.err(f.table.map(0x0000'8000'0000'0000, 0x1000, RW)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map(0x8000'0000'0000'0000, 0x1000, RW)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(VirtAddr(0x0000'8000'0000'0000), 0x1000_pa, RW)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(VirtAddr(0x8000'0000'0000'0000), 0x1000_pa, RW)), EINVAL);
     EXPECT_EQ(f.memory.live_tables(), 1u);
 }
 
 TEST(PageTable, MapMisaligned4K)
 {
     Fixture f;
-    EXPECT_EQ(f.err(f.table.map(UserBase + 0x10, 0x1000, RW)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map(UserBase, 0x1010, RW)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase + 0x10, 0x1000_pa, RW)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase, 0x1010_pa, RW)), EINVAL);
     EXPECT_EQ(f.memory.live_tables(), 1u);
 }
 
 TEST(PageTable, MapMisaligned2M)
 {
     Fixture f;
-    EXPECT_EQ(f.err(f.table.map(UserBase + 0x1000, 0x200000, RW, PageSize::Size2M)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map(UserBase, 0x201000, RW, PageSize::Size2M)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase + 0x1000, 0x200000_pa, RW, PageSize::Size2M)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase, 0x201000_pa, RW, PageSize::Size2M)), EINVAL);
 }
 
 TEST(PageTable, MapMisaligned1G)
 {
     Fixture f;
-    EXPECT_EQ(f.err(f.table.map(UserBase + 2 * MiB, 1 * GiB, RW, PageSize::Size1G)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map(UserBase, 1 * GiB + 2 * MiB, RW, PageSize::Size1G)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase + 2 * MiB, PhysAddr(1 * GiB), RW, PageSize::Size1G)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase, PhysAddr(1 * GiB + 2 * MiB), RW, PageSize::Size1G)), EINVAL);
 }
 
 TEST(PageTable, MapPhysicalBeyond52BitsIsEINVAL)
 {
     Fixture f;
-    EXPECT_EQ(f.err(f.table.map(UserBase, 1ull << 52, RW)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map(UserBase, (1ull << 52) - PAGE_SIZE, RW)), 0);
+    EXPECT_EQ(f.err(f.table.map(UserBase, PhysAddr(1ull << 52), RW)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase, PhysAddr((1ull << 52) - PAGE_SIZE), RW)), 0);
 }
 
 TEST(PageTable, MapUnknownFlagsIsEINVAL)
 {
     Fixture f;
-    EXPECT_EQ(f.err(f.table.map(UserBase, 0x1000, PageFlags(1ull << 7))), EINVAL);
-    EXPECT_EQ(f.err(f.table.map(UserBase, 0x1000, PageFlags(1ull << 9))), EINVAL);
-    EXPECT_EQ(f.err(f.table.map(UserBase, 0x1000, PageFlags(Present))), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase, 0x1000_pa, PageFlags(1ull << 7))), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase, 0x1000_pa, PageFlags(1ull << 9))), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase, 0x1000_pa, PageFlags(Present))), EINVAL);
 }
 
 TEST(PageTable, MapExistingIsEEXIST)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
-    EXPECT_EQ(f.err(f.table.map(UserBase, 0x2000, RW)), EEXIST);
-    EXPECT_EQ(f.tr(UserBase).phys, 0x1000u);
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
+    EXPECT_EQ(f.err(f.table.map(UserBase, 0x2000_pa, RW)), EEXIST);
+    EXPECT_EQ(f.tr(UserBase).phys, 0x1000_pa);
 }
 
 TEST(PageTable, Map4KInside2MIsEEXIST)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x200000, RW, PageSize::Size2M));
-    EXPECT_EQ(f.err(f.table.map(UserBase + 0x3000, 0x1000, RW)), EEXIST);
+    MUST(f.table.map(UserBase, 0x200000_pa, RW, PageSize::Size2M));
+    EXPECT_EQ(f.err(f.table.map(UserBase + 0x3000, 0x1000_pa, RW)), EEXIST);
     EXPECT_EQ(f.memory.live_tables(), 3u);
 }
 
 TEST(PageTable, Map2MOverPageTableIsEEXIST)
 {
     Fixture f;
-    MUST(f.table.map(UserBase + 0x5000, 0x1000, RW));
-    EXPECT_EQ(f.err(f.table.map(UserBase, 0x200000, RW, PageSize::Size2M)), EEXIST);
+    MUST(f.table.map(UserBase + 0x5000, 0x1000_pa, RW));
+    EXPECT_EQ(f.err(f.table.map(UserBase, 0x200000_pa, RW, PageSize::Size2M)), EEXIST);
 }
 
 TEST(PageTable, Map1GOverExistingIsEEXIST)
 {
     Fixture f;
-    MUST(f.table.map(UserBase + 4 * MiB, 0x200000, RW, PageSize::Size2M));
-    EXPECT_EQ(f.err(f.table.map(UserBase, 0, RW, PageSize::Size1G)), EEXIST);
+    MUST(f.table.map(UserBase + 4 * MiB, 0x200000_pa, RW, PageSize::Size2M));
+    EXPECT_EQ(f.err(f.table.map(UserBase, 0_pa, RW, PageSize::Size1G)), EEXIST);
     Fixture g;
-    MUST(g.table.map(UserBase, 0, RW, PageSize::Size1G));
-    EXPECT_EQ(g.err(g.table.map(UserBase + 4 * MiB, 0x200000, RW, PageSize::Size2M)), EEXIST);
-    EXPECT_EQ(g.err(g.table.map(UserBase + 0x7000, 0x200000, RW)), EEXIST);
-    EXPECT_EQ(g.err(g.table.map(UserBase, 0, RW, PageSize::Size1G)), EEXIST);
+    MUST(g.table.map(UserBase, 0_pa, RW, PageSize::Size1G));
+    EXPECT_EQ(g.err(g.table.map(UserBase + 4 * MiB, 0x200000_pa, RW, PageSize::Size2M)), EEXIST);
+    EXPECT_EQ(g.err(g.table.map(UserBase + 0x7000, 0x200000_pa, RW)), EEXIST);
+    EXPECT_EQ(g.err(g.table.map(UserBase, 0_pa, RW, PageSize::Size1G)), EEXIST);
 }
 
 TEST(PageTable, LeafEntryBits)
 {
     Fixture f;
     PageFlags all = PageFlags::Writable | PageFlags::User | PageFlags::WriteThrough | PageFlags::CacheDisable | PageFlags::Global | PageFlags::NoExecute;
-    MUST(f.table.map(UserBase, 0x7000, all));
+    MUST(f.table.map(UserBase, 0x7000_pa, all));
     u64 e = f.raw(UserBase, 1);
     EXPECT_EQ(e, 0x7000 | Present | Writable | User | WriteThrough | CacheDisable | Global | NoExecute);
-    MUST(f.table.map(UserBase + 2 * MiB, 0x200000, PageFlags::None, PageSize::Size2M));
+    MUST(f.table.map(UserBase + 2 * MiB, 0x200000_pa, PageFlags::None, PageSize::Size2M));
     EXPECT_EQ(f.raw(UserBase + 2 * MiB, 2), 0x200000 | Present | HugePage);
-    MUST(f.table.map(UserBase + 1 * GiB, 1 * GiB, PageFlags::NoExecute, PageSize::Size1G));
+    MUST(f.table.map(UserBase + 1 * GiB, PhysAddr(1 * GiB), PageFlags::NoExecute, PageSize::Size1G));
     EXPECT_EQ(f.raw(UserBase + 1 * GiB, 3), 1 * GiB | Present | HugePage | NoExecute);
 }
 
 TEST(PageTable, IntermediateEntriesArePresentWritableOnly)
 {
     Fixture f;
-    MUST(f.table.map(KernelBase, 0x1000, PageFlags::NoExecute | PageFlags::Global));
+    MUST(f.table.map(KernelBase, 0x1000_pa, PageFlags::NoExecute | PageFlags::Global));
     for (int level = 4; level >= 2; --level) {
         u64 e = f.raw(KernelBase, level);
         EXPECT_EQ(e & ~AddressMask, Present | Writable) << level;
@@ -320,7 +321,7 @@ TEST(PageTable, IntermediateEntriesArePresentWritableOnly)
 TEST(PageTable, IntermediateEntriesGetUserForUserLeaf)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, URW));
+    MUST(f.table.map(UserBase, 0x1000_pa, URW));
     for (int level = 4; level >= 2; --level)
         EXPECT_EQ(f.raw(UserBase, level) & ~AddressMask, Present | Writable | User) << level;
 }
@@ -328,9 +329,9 @@ TEST(PageTable, IntermediateEntriesGetUserForUserLeaf)
 TEST(PageTable, UserLeafUpgradesExistingPathAndInvalidates)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
     EXPECT_TRUE(f.memory.invalidations.empty());
-    MUST(f.table.map(UserBase + 0x1000, 0x2000, URW));
+    MUST(f.table.map(UserBase + 0x1000, 0x2000_pa, URW));
     for (int level = 4; level >= 2; --level)
         EXPECT_TRUE(f.raw(UserBase, level) & User) << level;
     EXPECT_FALSE(f.raw(UserBase, 1) & User); // the kernel page stays supervisor-only
@@ -340,9 +341,9 @@ TEST(PageTable, UserLeafUpgradesExistingPathAndInvalidates)
 TEST(PageTable, NewMappingsDoNotInvalidate)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
-    MUST(f.table.map(UserBase + 0x1000, 0x2000, RW));
-    MUST(f.table.map(UserBase + 2 * MiB, 0x200000, RW, PageSize::Size2M));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
+    MUST(f.table.map(UserBase + 0x1000, 0x2000_pa, RW));
+    MUST(f.table.map(UserBase + 2 * MiB, 0x200000_pa, RW, PageSize::Size2M));
     EXPECT_TRUE(f.memory.invalidations.empty());
 }
 
@@ -350,33 +351,33 @@ TEST(PageTable, TablesAreShared)
 {
     Fixture f;
     for (u64 i = 0; i < 512; ++i)
-        MUST(f.table.map(UserBase + i * PAGE_SIZE, i * PAGE_SIZE, RW));
+        MUST(f.table.map(UserBase + i * PAGE_SIZE, PhysAddr(i * PAGE_SIZE), RW));
     EXPECT_EQ(f.memory.live_tables(), 4u);
-    MUST(f.table.map(UserBase + 2 * MiB, 0, RW));
+    MUST(f.table.map(UserBase + 2 * MiB, 0_pa, RW));
     EXPECT_EQ(f.memory.live_tables(), 5u);
-    MUST(f.table.map(UserBase + 1 * GiB, 0, RW));
+    MUST(f.table.map(UserBase + 1 * GiB, 0_pa, RW));
     EXPECT_EQ(f.memory.live_tables(), 7u);
 }
 
 TEST(PageTable, UpperHalfAndTopOfAddressSpace)
 {
     Fixture f;
-    VirtAddr top = 0xffff'ffff'ffff'f000;
-    MUST(f.table.map(top, 0x5000, RW));
-    EXPECT_EQ(f.tr(top + 0xfff).phys, 0x5fffu);
-    EXPECT_EQ(MUST(f.table.unmap(top)), 0x5000u);
+    VirtAddr top { 0xffff'ffff'ffff'f000 };
+    MUST(f.table.map(top, 0x5000_pa, RW));
+    EXPECT_EQ(f.tr(VirtAddr(top + 0xfff)).phys, 0x5fff_pa);
+    EXPECT_EQ(MUST(f.table.unmap(top)), 0x5000_pa);
     EXPECT_EQ(f.memory.live_tables(), 1u);
-    MUST(f.table.map_range(top - 3 * PAGE_SIZE, 0x10000, 4 * PAGE_SIZE, RW, true));
-    EXPECT_EQ(f.tr(top).phys, 0x13000u);
-    MUST(f.table.unmap_range(top - 3 * PAGE_SIZE, 4 * PAGE_SIZE));
+    MUST(f.table.map_range(VirtAddr(top - 3 * PAGE_SIZE), 0x10000_pa, 4 * PAGE_SIZE, RW, true));
+    EXPECT_EQ(f.tr(top).phys, 0x13000_pa);
+    MUST(f.table.unmap_range(VirtAddr(top - 3 * PAGE_SIZE), 4 * PAGE_SIZE));
     EXPECT_EQ(f.memory.live_tables(), 1u);
 }
 
 TEST(PageTable, UnmapReturnsPhysAndInvalidates)
 {
     Fixture f;
-    MUST(f.table.map(UserBase + 0x3000, 0x77000, RW));
-    EXPECT_EQ(MUST(f.table.unmap(UserBase + 0x3000)), 0x77000u);
+    MUST(f.table.map(UserBase + 0x3000, 0x77000_pa, RW));
+    EXPECT_EQ(MUST(f.table.unmap(UserBase + 0x3000)), 0x77000_pa);
     EXPECT_TRUE(f.memory.invalidated(UserBase + 0x3000));
     EXPECT_EQ(f.table.translate(UserBase + 0x3000).error().code(), ENOENT);
 }
@@ -384,8 +385,8 @@ TEST(PageTable, UnmapReturnsPhysAndInvalidates)
 TEST(PageTable, UnmapFreesEmptyTables)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
-    MUST(f.table.map(UserBase + 0x1000, 0x2000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
+    MUST(f.table.map(UserBase + 0x1000, 0x2000_pa, RW));
     EXPECT_EQ(f.memory.live_tables(), 4u);
     MUST(f.table.unmap(UserBase));
     EXPECT_EQ(f.memory.live_tables(), 4u);
@@ -397,18 +398,18 @@ TEST(PageTable, UnmapFreesEmptyTables)
 TEST(PageTable, UnmapKeepsTablesStillInUse)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
-    MUST(f.table.map(UserBase + 1 * GiB, 0x2000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
+    MUST(f.table.map(UserBase + 1 * GiB, 0x2000_pa, RW));
     MUST(f.table.unmap(UserBase));
     EXPECT_EQ(f.memory.live_tables(), 4u); // root, PDPT, and the other PD and PT
-    EXPECT_EQ(f.tr(UserBase + 1 * GiB).phys, 0x2000u);
+    EXPECT_EQ(f.tr(UserBase + 1 * GiB).phys, 0x2000_pa);
 }
 
 TEST(PageTable, UnmapNotMappedIsENOENT)
 {
     Fixture f;
     EXPECT_EQ(f.table.unmap(UserBase).error().code(), ENOENT);
-    MUST(f.table.map(UserBase, 0x1000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
     EXPECT_EQ(f.table.unmap(UserBase + 0x1000).error().code(), ENOENT);
     EXPECT_EQ(f.memory.live_tables(), 4u);
 }
@@ -416,23 +417,23 @@ TEST(PageTable, UnmapNotMappedIsENOENT)
 TEST(PageTable, UnmapMisalignedOrNonCanonicalIsEINVAL)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
     EXPECT_EQ(f.table.unmap(UserBase + 8).error().code(), EINVAL);
-    EXPECT_EQ(f.table.unmap(0x0000'8000'0000'0000).error().code(), EINVAL);
+    EXPECT_EQ(f.table.unmap(VirtAddr(0x0000'8000'0000'0000)).error().code(), EINVAL);
 }
 
 TEST(PageTable, UnmapSplits2MPage)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x400000, RWNX, PageSize::Size2M));
-    EXPECT_EQ(MUST(f.table.unmap(UserBase + 0x5000)), 0x405000u);
+    MUST(f.table.map(UserBase, 0x400000_pa, RWNX, PageSize::Size2M));
+    EXPECT_EQ(MUST(f.table.unmap(UserBase + 0x5000)), 0x405000_pa);
     EXPECT_EQ(f.memory.live_tables(), 4u);
     EXPECT_EQ(f.table.translate(UserBase + 0x5000).error().code(), ENOENT);
     for (u64 off = 0; off < 2 * MiB; off += PAGE_SIZE) {
         if (off == 0x5000)
             continue;
         auto t = f.tr(UserBase + off);
-        ASSERT_EQ(t.phys, 0x400000 + off);
+        ASSERT_EQ(t.phys, 0x400000_pa + off);
         ASSERT_EQ(t.size, PageSize::Size4K);
         ASSERT_EQ(t.flags, RWNX);
     }
@@ -442,16 +443,16 @@ TEST(PageTable, UnmapSplits2MPage)
 TEST(PageTable, UnmapSplits1GPage)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 2 * GiB, URW, PageSize::Size1G));
+    MUST(f.table.map(UserBase, PhysAddr(2 * GiB), URW, PageSize::Size1G));
     VirtAddr hole = UserBase + 5 * MiB + 0x3000; // in the third 2 MiB block
-    EXPECT_EQ(MUST(f.table.unmap(hole)), 2 * GiB + 5 * MiB + 0x3000);
+    EXPECT_EQ(MUST(f.table.unmap(hole)), PhysAddr(2 * GiB + 5 * MiB + 0x3000));
     EXPECT_EQ(f.memory.live_tables(), 4u);
     EXPECT_EQ(f.tr(UserBase).size, PageSize::Size2M);
-    EXPECT_EQ(f.tr(UserBase + 1 * GiB - 1).phys, 3 * GiB - 1);
+    EXPECT_EQ(f.tr(UserBase + 1 * GiB - 1).phys, PhysAddr(3 * GiB - 1));
     EXPECT_EQ(f.tr(UserBase + 1 * GiB - 1).size, PageSize::Size2M);
-    EXPECT_EQ(f.tr(hole + PAGE_SIZE).size, PageSize::Size4K);
-    EXPECT_EQ(f.tr(hole + PAGE_SIZE).phys, 2 * GiB + 5 * MiB + 0x4000);
-    EXPECT_EQ(f.tr(hole - PAGE_SIZE).flags, URW);
+    EXPECT_EQ(f.tr(VirtAddr(hole + PAGE_SIZE)).size, PageSize::Size4K);
+    EXPECT_EQ(f.tr(VirtAddr(hole + PAGE_SIZE)).phys, PhysAddr(2 * GiB + 5 * MiB + 0x4000));
+    EXPECT_EQ(f.tr(VirtAddr(hole - PAGE_SIZE)).flags, URW);
     EXPECT_EQ(f.table.translate(hole).error().code(), ENOENT);
     // The intermediates created by the split carry User because the leaves do.
     EXPECT_TRUE(f.raw(hole, 3) & User);
@@ -461,7 +462,7 @@ TEST(PageTable, UnmapSplits1GPage)
 TEST(PageTable, Split1GCopiesEveryLargeEntry)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 4 * GiB, RWNX | PageFlags::Global, PageSize::Size1G));
+    MUST(f.table.map(UserBase, PhysAddr(4 * GiB), RWNX | PageFlags::Global, PageSize::Size1G));
     MUST(f.table.unmap(UserBase));
     for (u64 i = 1; i < 512; ++i) {
         u64 e = f.raw(UserBase + i * 2 * MiB, 2);
@@ -472,11 +473,11 @@ TEST(PageTable, Split1GCopiesEveryLargeEntry)
 TEST(PageTable, SplitMovesPatBit)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x600000, RW, PageSize::Size2M));
+    MUST(f.table.map(UserBase, 0x600000_pa, RW, PageSize::Size2M));
     // Set the large-page PAT bit by hand, as boot code mapping a framebuffer write-combining would.
-    PhysAddr pd = f.raw(UserBase, 3) & AddressMask;
+    PhysAddr pd(f.raw(UserBase, 3) & AddressMask);
     f.memory.table(pd)[0] |= LargePat;
-    EXPECT_EQ(f.tr(UserBase + 0x1000).phys, 0x601000u); // PAT does not leak into the address
+    EXPECT_EQ(f.tr(UserBase + 0x1000).phys, 0x601000_pa); // PAT does not leak into the address
     MUST(f.table.unmap(UserBase));
     u64 pte = f.raw(UserBase + 0x1000, 1);
     EXPECT_EQ(pte, 0x601000 | Present | Writable | HugePage /* PAT in a PTE */);
@@ -485,7 +486,7 @@ TEST(PageTable, SplitMovesPatBit)
 TEST(PageTable, UnmapSplitENOMEMLeavesMappingIntact)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x400000, RW, PageSize::Size2M));
+    MUST(f.table.map(UserBase, 0x400000_pa, RW, PageSize::Size2M));
     usize before = f.memory.live_tables();
     f.memory.fail_after = 0;
     EXPECT_EQ(f.table.unmap(UserBase + 0x1000).error().code(), ENOMEM);
@@ -496,7 +497,7 @@ TEST(PageTable, UnmapSplitENOMEMLeavesMappingIntact)
 TEST(PageTable, Unmap1GSplitENOMEMOnSecondTableDoesNotLeak)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0, RW, PageSize::Size1G));
+    MUST(f.table.map(UserBase, 0_pa, RW, PageSize::Size1G));
     usize before = f.memory.live_tables();
     for (int k = 0; k < 2; ++k) {
         f.memory.fail_after = k;
@@ -511,17 +512,17 @@ TEST(PageTable, Unmap1GSplitENOMEMOnSecondTableDoesNotLeak)
 TEST(PageTable, ProtectChangesFlagsAndInvalidates)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
     MUST(f.table.protect(UserBase, PageFlags::NoExecute));
     EXPECT_EQ(f.tr(UserBase).flags, PageFlags::NoExecute);
-    EXPECT_EQ(f.tr(UserBase).phys, 0x1000u);
+    EXPECT_EQ(f.tr(UserBase).phys, 0x1000_pa);
     EXPECT_TRUE(f.memory.invalidated(UserBase));
 }
 
 TEST(PageTable, ProtectUnchangedDoesNotInvalidate)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
     MUST(f.table.protect(UserBase, RW));
     EXPECT_TRUE(f.memory.invalidations.empty());
 }
@@ -529,8 +530,8 @@ TEST(PageTable, ProtectUnchangedDoesNotInvalidate)
 TEST(PageTable, ProtectKeepsAccessedAndDirty)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
-    PhysAddr pt = f.raw(UserBase, 2) & AddressMask;
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
+    PhysAddr pt(f.raw(UserBase, 2) & AddressMask);
     f.memory.table(pt)[0] |= Accessed | Dirty;
     MUST(f.table.protect(UserBase, PageFlags::None));
     EXPECT_EQ(f.raw(UserBase, 1), 0x1000 | Present | Accessed | Dirty);
@@ -546,28 +547,28 @@ TEST(PageTable, ProtectNotMappedIsENOENT)
 TEST(PageTable, ProtectInvalidArguments)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
     EXPECT_EQ(f.err(f.table.protect(UserBase + 1, RW)), EINVAL);
     EXPECT_EQ(f.err(f.table.protect(UserBase, PageFlags(HugePage))), EINVAL);
-    EXPECT_EQ(f.err(f.table.protect(0x0000'8000'0000'0000, RW)), EINVAL);
+    EXPECT_EQ(f.err(f.table.protect(VirtAddr(0x0000'8000'0000'0000), RW)), EINVAL);
 }
 
 TEST(PageTable, ProtectSplits2MPage)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x200000, RW, PageSize::Size2M));
+    MUST(f.table.map(UserBase, 0x200000_pa, RW, PageSize::Size2M));
     MUST(f.table.protect(UserBase + 0x7000, PageFlags::NoExecute));
     EXPECT_EQ(f.tr(UserBase + 0x7000).flags, PageFlags::NoExecute);
     EXPECT_EQ(f.tr(UserBase + 0x7000).size, PageSize::Size4K);
     EXPECT_EQ(f.tr(UserBase + 0x6000).flags, RW);
-    EXPECT_EQ(f.tr(UserBase + 0x8000).phys, 0x208000u);
+    EXPECT_EQ(f.tr(UserBase + 0x8000).phys, 0x208000_pa);
     EXPECT_TRUE(f.memory.invalidated(UserBase + 0x7000));
 }
 
 TEST(PageTable, ProtectSplits1GPage)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 1 * GiB, RW, PageSize::Size1G));
+    MUST(f.table.map(UserBase, PhysAddr(1 * GiB), RW, PageSize::Size1G));
     MUST(f.table.protect(UserBase + 3 * MiB, PageFlags::None));
     EXPECT_EQ(f.tr(UserBase + 3 * MiB).flags, PageFlags::None);
     EXPECT_EQ(f.tr(UserBase + 3 * MiB).size, PageSize::Size4K);
@@ -579,7 +580,7 @@ TEST(PageTable, ProtectSplits1GPage)
 TEST(PageTable, ProtectLargePageWithSameFlagsDoesNotSplit)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0, RWNX, PageSize::Size1G));
+    MUST(f.table.map(UserBase, 0_pa, RWNX, PageSize::Size1G));
     usize before = f.memory.live_tables();
     MUST(f.table.protect(UserBase + 0x5000, RWNX));
     EXPECT_EQ(f.memory.live_tables(), before);
@@ -589,7 +590,7 @@ TEST(PageTable, ProtectLargePageWithSameFlagsDoesNotSplit)
 TEST(PageTable, ProtectSplitENOMEMChangesNothing)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x200000, RW, PageSize::Size2M));
+    MUST(f.table.map(UserBase, 0x200000_pa, RW, PageSize::Size2M));
     f.memory.fail_after = 0;
     EXPECT_EQ(f.err(f.table.protect(UserBase, PageFlags::None)), ENOMEM);
     EXPECT_EQ(f.tr(UserBase).flags, RW);
@@ -600,7 +601,7 @@ TEST(PageTable, ProtectSplitENOMEMChangesNothing)
 TEST(PageTable, ProtectToUserUpgradesPath)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW));
+    MUST(f.table.map(UserBase, 0x1000_pa, RW));
     MUST(f.table.protect(UserBase, URW));
     for (int level = 4; level >= 1; --level)
         EXPECT_TRUE(f.raw(UserBase, level) & User) << level;
@@ -610,9 +611,9 @@ TEST(PageTable, ProtectToUserUpgradesPath)
 TEST(PageTable, MapRangeWithoutLargePagesUses4K)
 {
     Fixture f;
-    MUST(f.table.map_range(UserBase, 0, 4 * MiB, RW, false));
+    MUST(f.table.map_range(UserBase, 0_pa, 4 * MiB, RW, false));
     EXPECT_EQ(f.tr(UserBase).size, PageSize::Size4K);
-    EXPECT_EQ(f.tr(UserBase + 4 * MiB - 1).phys, 4 * MiB - 1);
+    EXPECT_EQ(f.tr(UserBase + 4 * MiB - 1).phys, PhysAddr(4 * MiB - 1));
     EXPECT_EQ(f.memory.live_tables(), 5u);
 }
 
@@ -622,17 +623,17 @@ TEST(PageTable, MapRangeMixedSizes)
     // [1G - 2M - 8K, 2G + 2M + 8K): 4K head, one 2M, one 1G, one 2M, 4K tail.
     VirtAddr start = UserBase + 1 * GiB - 2 * MiB - 0x2000;
     u64 length = 2 * 0x2000 + 2 * 2 * MiB + 1 * GiB;
-    PhysAddr phys = 8 * GiB + 1 * GiB - 2 * MiB - 0x2000;
+    PhysAddr phys(8 * GiB + 1 * GiB - 2 * MiB - 0x2000);
     MUST(f.table.map_range(start, phys, length, RW, true));
     EXPECT_EQ(f.tr(start).size, PageSize::Size4K);
-    EXPECT_EQ(f.tr(start + 0x2000).size, PageSize::Size2M);
-    EXPECT_EQ(f.tr(start + 0x2000 + 2 * MiB).size, PageSize::Size1G);
-    EXPECT_EQ(f.tr(start + 0x2000 + 2 * MiB + 1 * GiB).size, PageSize::Size2M);
-    EXPECT_EQ(f.tr(start + length - 1).size, PageSize::Size4K);
+    EXPECT_EQ(f.tr(VirtAddr(start + 0x2000)).size, PageSize::Size2M);
+    EXPECT_EQ(f.tr(VirtAddr(start + 0x2000 + 2 * MiB)).size, PageSize::Size1G);
+    EXPECT_EQ(f.tr(VirtAddr(start + 0x2000 + 2 * MiB + 1 * GiB)).size, PageSize::Size2M);
+    EXPECT_EQ(f.tr(VirtAddr(start + length - 1)).size, PageSize::Size4K);
     for (u64 off = 0; off < length; off += 1 * MiB + 0x1000)
-        ASSERT_EQ(f.tr(start + off).phys, phys + off);
-    EXPECT_EQ(f.tr(start + length - 1).phys, phys + length - 1);
-    EXPECT_EQ(f.table.translate(start + length).error().code(), ENOENT);
+        ASSERT_EQ(f.tr(VirtAddr(start + off)).phys, phys + off);
+    EXPECT_EQ(f.tr(VirtAddr(start + length - 1)).phys, PhysAddr(phys + length - 1));
+    EXPECT_EQ(f.table.translate(VirtAddr(start + length)).error().code(), ENOENT);
     MUST(f.table.unmap_range(start, length));
     EXPECT_EQ(f.memory.live_tables(), 1u);
 }
@@ -640,7 +641,7 @@ TEST(PageTable, MapRangeMixedSizes)
 TEST(PageTable, MapRangeNeedsBothAddressesAligned)
 {
     Fixture f;
-    MUST(f.table.map_range(UserBase, 0x1000, 4 * MiB, RW, true));
+    MUST(f.table.map_range(UserBase, 0x1000_pa, 4 * MiB, RW, true));
     EXPECT_EQ(f.tr(UserBase).size, PageSize::Size4K);
     EXPECT_EQ(f.tr(UserBase + 2 * MiB).size, PageSize::Size4K);
 }
@@ -649,36 +650,36 @@ TEST(PageTable, MapRangeHonoursLargestPageSize)
 {
     Fixture f;
     f.table.set_largest_page_size(PageSize::Size2M);
-    MUST(f.table.map_range(UserBase, 0, 1 * GiB, RW, true));
+    MUST(f.table.map_range(UserBase, 0_pa, 1 * GiB, RW, true));
     EXPECT_EQ(f.tr(UserBase).size, PageSize::Size2M);
-    EXPECT_EQ(f.err(f.table.map(UserBase + 1 * GiB, 0, RW, PageSize::Size1G)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map(UserBase + 1 * GiB, 0_pa, RW, PageSize::Size1G)), EINVAL);
 }
 
 TEST(PageTable, MapRangeInvalidArguments)
 {
     Fixture f;
-    EXPECT_EQ(f.err(f.table.map_range(UserBase + 1, 0, PAGE_SIZE, RW, true)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map_range(UserBase, 1, PAGE_SIZE, RW, true)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map_range(UserBase, 0, 100, RW, true)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map_range(UserBase + 1, 0_pa, PAGE_SIZE, RW, true)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map_range(UserBase, 1_pa, PAGE_SIZE, RW, true)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map_range(UserBase, 0_pa, 100, RW, true)), EINVAL);
     // Crossing the non-canonical hole, and wrapping past 2^64.
-    EXPECT_EQ(f.err(f.table.map_range(0x0000'7fff'ffff'f000, 0, 2 * PAGE_SIZE, RW, true)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map_range(0xffff'ffff'ffff'f000, 0, 2 * PAGE_SIZE, RW, true)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map_range(UserBase, 0xffff'ffff'ffff'f000, 2 * PAGE_SIZE, RW, true)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map_range(UserBase, (1ull << 52) - PAGE_SIZE, 2 * PAGE_SIZE, RW, true)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map_range(UserBase, 0, PAGE_SIZE, PageFlags(1ull << 62), true)), EINVAL);
-    EXPECT_EQ(f.err(f.table.map_range(UserBase, 0, 0, RW, true)), 0);
+    EXPECT_EQ(f.err(f.table.map_range(VirtAddr(0x0000'7fff'ffff'f000), 0_pa, 2 * PAGE_SIZE, RW, true)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map_range(VirtAddr(0xffff'ffff'ffff'f000), 0_pa, 2 * PAGE_SIZE, RW, true)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map_range(UserBase, PhysAddr(0xffff'ffff'ffff'f000), 2 * PAGE_SIZE, RW, true)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map_range(UserBase, PhysAddr((1ull << 52) - PAGE_SIZE), 2 * PAGE_SIZE, RW, true)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map_range(UserBase, 0_pa, PAGE_SIZE, PageFlags(1ull << 62), true)), EINVAL);
+    EXPECT_EQ(f.err(f.table.map_range(UserBase, 0_pa, 0, RW, true)), 0);
     EXPECT_EQ(f.memory.live_tables(), 1u);
 }
 
 TEST(PageTable, MapRangeRollsBackOnEEXIST)
 {
     Fixture f;
-    MUST(f.table.map(UserBase + 3 * MiB, 0x1000, RW));
+    MUST(f.table.map(UserBase + 3 * MiB, 0x1000_pa, RW));
     usize before = f.memory.live_tables();
-    EXPECT_EQ(f.err(f.table.map_range(UserBase, 0, 4 * MiB, RW, true)), EEXIST);
+    EXPECT_EQ(f.err(f.table.map_range(UserBase, 0_pa, 4 * MiB, RW, true)), EEXIST);
     EXPECT_EQ(f.table.translate(UserBase).error().code(), ENOENT);
     EXPECT_EQ(f.table.translate(UserBase + 2 * MiB).error().code(), ENOENT);
-    EXPECT_EQ(f.tr(UserBase + 3 * MiB).phys, 0x1000u);
+    EXPECT_EQ(f.tr(UserBase + 3 * MiB).phys, 0x1000_pa);
     EXPECT_EQ(f.memory.live_tables(), before);
 }
 
@@ -687,7 +688,7 @@ TEST(PageTable, MapRangeENOMEMAtEveryAllocationLeavesNothing)
     // How many allocations does the whole range take?
     VirtAddr start = UserBase + 1 * GiB - 2 * MiB - 0x3000;
     u64 length = 0x3000 + 2 * MiB + 1 * GiB + 2 * MiB + 0x5000;
-    PhysAddr phys = 4 * GiB - 2 * MiB - 0x3000;
+    PhysAddr phys(4 * GiB - 2 * MiB - 0x3000);
     usize total;
     {
         Fixture f;
@@ -702,7 +703,7 @@ TEST(PageTable, MapRangeENOMEMAtEveryAllocationLeavesNothing)
         EXPECT_EQ(f.err(f.table.map_range(start, phys, length, RW, true)), ENOMEM) << k;
         EXPECT_EQ(f.memory.live_tables(), 1u) << k;
         for (u64 off = 0; off < length; off += 1 * MiB)
-            ASSERT_TRUE(f.table.translate(start + off).is_error()) << k;
+            ASSERT_TRUE(f.table.translate(VirtAddr(start + off)).is_error()) << k;
     }
 }
 
@@ -711,7 +712,7 @@ TEST(PageTable, MapENOMEMAtEveryLevelLeavesNothingVisible)
     for (int k = 0; k < 3; ++k) {
         Fixture f;
         f.memory.fail_after = k;
-        EXPECT_EQ(f.err(f.table.map(KernelBase + 0x5000, 0x1000, RW)), ENOMEM);
+        EXPECT_EQ(f.err(f.table.map(KernelBase + 0x5000, 0x1000_pa, RW)), ENOMEM);
         EXPECT_EQ(f.memory.live_tables(), 1u);
         for (int i = 0; i < 512; ++i)
             ASSERT_EQ(f.memory.table(f.table.root())[i], 0u);
@@ -721,9 +722,9 @@ TEST(PageTable, MapENOMEMAtEveryLevelLeavesNothingVisible)
 TEST(PageTable, MapENOMEMWithPartialPathExisting)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0x1000, RW)); // PDPT and PD exist for UserBase's 1 GiB
+    MUST(f.table.map(UserBase, 0x1000_pa, RW)); // PDPT and PD exist for UserBase's 1 GiB
     f.memory.fail_after = 0;
-    EXPECT_EQ(f.err(f.table.map(UserBase + 2 * MiB, 0x2000, RW)), ENOMEM);
+    EXPECT_EQ(f.err(f.table.map(UserBase + 2 * MiB, 0x2000_pa, RW)), ENOMEM);
     EXPECT_EQ(f.raw(UserBase + 2 * MiB, 2), 0u);
     EXPECT_EQ(f.memory.live_tables(), 4u);
 }
@@ -731,7 +732,7 @@ TEST(PageTable, MapENOMEMWithPartialPathExisting)
 TEST(PageTable, UnmapRangeRemovesLargePagesWhole)
 {
     Fixture f;
-    MUST(f.table.map_range(UserBase, 0, 2 * GiB + 4 * MiB, RW, true));
+    MUST(f.table.map_range(UserBase, 0_pa, 2 * GiB + 4 * MiB, RW, true));
     usize allocated = f.memory.allocated;
     MUST(f.table.unmap_range(UserBase, 2 * GiB + 4 * MiB));
     EXPECT_EQ(f.memory.allocated, allocated); // no split needed
@@ -746,37 +747,37 @@ TEST(PageTable, UnmapRangeRemovesLargePagesWhole)
 TEST(PageTable, UnmapRangeSplitsStraddlingLargePages)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0, RW, PageSize::Size1G));
-    MUST(f.table.map(UserBase + 1 * GiB, 0x40000000, RW, PageSize::Size2M));
+    MUST(f.table.map(UserBase, 0_pa, RW, PageSize::Size1G));
+    MUST(f.table.map(UserBase + 1 * GiB, 0x40000000_pa, RW, PageSize::Size2M));
     // From the middle of the 1 GiB page to the middle of the 2 MiB page.
     VirtAddr start = UserBase + 1 * GiB - 3 * MiB - 0x4000;
     VirtAddr end = UserBase + 1 * GiB + 0x3000;
     MUST(f.table.unmap_range(start, end - start));
-    EXPECT_EQ(f.tr(start - PAGE_SIZE).phys, 1 * GiB - 3 * MiB - 0x5000);
-    EXPECT_EQ(f.tr(end).phys, 0x40003000u);
+    EXPECT_EQ(f.tr(VirtAddr(start - PAGE_SIZE)).phys, PhysAddr(1 * GiB - 3 * MiB - 0x5000));
+    EXPECT_EQ(f.tr(end).phys, 0x40003000_pa);
     EXPECT_EQ(f.tr(end).size, PageSize::Size4K);
     EXPECT_EQ(f.tr(UserBase).size, PageSize::Size2M);
     for (VirtAddr va = start; va < end; va += 64 * KiB)
         ASSERT_TRUE(f.table.translate(va).is_error());
-    ASSERT_TRUE(f.table.translate(end - PAGE_SIZE).is_error());
+    ASSERT_TRUE(f.table.translate(VirtAddr(end - PAGE_SIZE)).is_error());
 }
 
 TEST(PageTable, UnmapRangeWithHoleIsENOENTWithoutChange)
 {
     Fixture f;
-    MUST(f.table.map_range(UserBase, 0, 8 * PAGE_SIZE, RW, false));
+    MUST(f.table.map_range(UserBase, 0_pa, 8 * PAGE_SIZE, RW, false));
     MUST(f.table.unmap(UserBase + 5 * PAGE_SIZE));
     f.memory.invalidations.clear();
     EXPECT_EQ(f.err(f.table.unmap_range(UserBase, 8 * PAGE_SIZE)), ENOENT);
     EXPECT_TRUE(f.memory.invalidations.empty());
-    EXPECT_EQ(f.tr(UserBase).phys, 0u);
-    EXPECT_EQ(f.tr(UserBase + 7 * PAGE_SIZE).phys, 7 * PAGE_SIZE);
+    EXPECT_EQ(f.tr(UserBase).phys, PhysAddr(0u));
+    EXPECT_EQ(f.tr(UserBase + 7 * PAGE_SIZE).phys, PhysAddr(7 * PAGE_SIZE));
 }
 
 TEST(PageTable, UnmapRangeInvalidatesEveryPage)
 {
     Fixture f;
-    MUST(f.table.map_range(UserBase + 0x10000, 0x10000, 16 * PAGE_SIZE, RW, true));
+    MUST(f.table.map_range(UserBase + 0x10000, 0x10000_pa, 16 * PAGE_SIZE, RW, true));
     MUST(f.table.unmap_range(UserBase + 0x10000, 16 * PAGE_SIZE));
     ASSERT_EQ(f.memory.invalidations.size(), 16u);
     for (u64 i = 0; i < 16; ++i)
@@ -790,18 +791,18 @@ TEST(PageTable, UnmapRangeInvalidArguments)
     EXPECT_EQ(f.err(f.table.unmap_range(UserBase, 0)), 0);
     EXPECT_EQ(f.err(f.table.unmap_range(UserBase + 1, PAGE_SIZE)), EINVAL);
     EXPECT_EQ(f.err(f.table.unmap_range(UserBase, 10)), EINVAL);
-    EXPECT_EQ(f.err(f.table.unmap_range(0x0000'7fff'ffff'f000, 2 * PAGE_SIZE)), EINVAL);
-    EXPECT_EQ(f.err(f.table.unmap_range(0xffff'ffff'ffff'f000, 2 * PAGE_SIZE)), EINVAL);
+    EXPECT_EQ(f.err(f.table.unmap_range(VirtAddr(0x0000'7fff'ffff'f000), 2 * PAGE_SIZE)), EINVAL);
+    EXPECT_EQ(f.err(f.table.unmap_range(VirtAddr(0xffff'ffff'ffff'f000), 2 * PAGE_SIZE)), EINVAL);
     EXPECT_EQ(f.err(f.table.unmap_range(UserBase, PAGE_SIZE)), ENOENT);
 }
 
 TEST(PageTable, UnmapRangeSplitENOMEMLeavesTranslation)
 {
     Fixture f;
-    MUST(f.table.map(UserBase, 0, RW, PageSize::Size1G));
+    MUST(f.table.map(UserBase, 0_pa, RW, PageSize::Size1G));
     f.memory.fail_after = 1; // the PD for the split succeeds, the PT fails
     EXPECT_EQ(f.err(f.table.unmap_range(UserBase + 0x1000, 0x2000)), ENOMEM);
-    EXPECT_EQ(f.tr(UserBase + 0x1000).phys, 0x1000u);
+    EXPECT_EQ(f.tr(UserBase + 0x1000).phys, 0x1000_pa);
     EXPECT_EQ(f.tr(UserBase + 0x1000).size, PageSize::Size1G);
     EXPECT_EQ(f.memory.live_tables(), 2u);
 }
@@ -810,18 +811,18 @@ TEST(PageTable, DestroyUserHalfFreesUserTables)
 {
     FakePageMemory memory;
     auto table = MUST(PageTable::create(memory));
-    MUST(table.map_range(UserBase, 0, 8 * MiB + 0x3000, URW, true));
-    MUST(table.map(0x1000, 0x1000, URW));
-    MUST(table.map(UserBase + 5 * GiB, 0, URW, PageSize::Size1G));
+    MUST(table.map_range(UserBase, 0_pa, 8 * MiB + 0x3000, URW, true));
+    MUST(table.map(0x1000_va, 0x1000_pa, URW));
+    MUST(table.map(UserBase + 5 * GiB, 0_pa, URW, PageSize::Size1G));
     // A "shared kernel half": map in another table and graft its PML4 entry in.
     auto kernel = MUST(PageTable::create(memory));
-    MUST(kernel.map(KernelBase, 0x1000, RW));
+    MUST(kernel.map(KernelBase, 0x1000_pa, RW));
     usize kernel_tables = 4;
     memory.table(table.root())[256] = memory.table(kernel.root())[256];
     table.destroy(PageTable::DestroyScope::UserHalf);
-    EXPECT_EQ(table.root(), 0u);
+    EXPECT_EQ(table.root(), 0_pa);
     EXPECT_EQ(memory.live_tables(), kernel_tables);
-    EXPECT_EQ(MUST(kernel.translate(KernelBase)).phys, 0x1000u);
+    EXPECT_EQ(MUST(kernel.translate(KernelBase)).phys, 0x1000_pa);
     kernel.destroy(PageTable::DestroyScope::Everything);
     EXPECT_EQ(memory.live_tables(), 0u);
 }
@@ -830,10 +831,10 @@ TEST(PageTable, DestroyEverythingFreesAll)
 {
     FakePageMemory memory;
     auto table = MUST(PageTable::create(memory));
-    MUST(table.map(KernelBase, 0, RW, PageSize::Size1G));
-    MUST(table.map(KernelBase + 1 * GiB, 0, RW));
-    MUST(table.map(0xffff'ffff'8000'0000, 0x200000, RW, PageSize::Size2M));
-    MUST(table.map(UserBase, 0, URW));
+    MUST(table.map(KernelBase, 0_pa, RW, PageSize::Size1G));
+    MUST(table.map(KernelBase + 1 * GiB, 0_pa, RW));
+    MUST(table.map(VirtAddr(0xffff'ffff'8000'0000), 0x200000_pa, RW, PageSize::Size2M));
+    MUST(table.map(UserBase, 0_pa, URW));
     table.destroy(PageTable::DestroyScope::Everything);
     EXPECT_EQ(memory.live_tables(), 0u);
 }
@@ -844,12 +845,12 @@ TEST(PageTable, AdoptExistingRoot)
     PhysAddr root;
     {
         auto table = MUST(PageTable::create(memory));
-        MUST(table.map(KernelBase, 0x200000, RW, PageSize::Size2M));
+        MUST(table.map(KernelBase, 0x200000_pa, RW, PageSize::Size2M));
         root = table.root();
     }
     PageTable adopted(memory, root);
     EXPECT_EQ(adopted.root(), root);
-    EXPECT_EQ(MUST(adopted.translate(KernelBase + 0x1234)).phys, 0x201234u);
+    EXPECT_EQ(MUST(adopted.translate(KernelBase + 0x1234)).phys, 0x201234_pa);
     MUST(adopted.unmap_range(KernelBase, 2 * MiB));
     EXPECT_EQ(memory.live_tables(), 1u);
 }
@@ -857,7 +858,7 @@ TEST(PageTable, AdoptExistingRoot)
 // Pinned upper-half PDPTs: the kernel's PML4 entries 256-511 are copied into every address space,
 // so unmapping must never free the PDPTs they point to.
 
-constexpr VirtAddr KernelImage = 0xffff'ffff'8000'0000; // PML4 index 511
+constexpr VirtAddr KernelImage { 0xffff'ffff'8000'0000 }; // PML4 index 511
 
 TEST(PageTable, PinningIsOffByDefault)
 {
@@ -873,12 +874,12 @@ TEST(PageTable, PinnedPdptSurvivesUnmapOfItsLastPage)
 {
     Fixture f;
     f.table.set_upper_half_pdpts_pinned(true);
-    MUST(f.table.map(KernelBase + 0x5000, 0x1000, RW));
+    MUST(f.table.map(KernelBase + 0x5000, 0x1000_pa, RW));
     EXPECT_EQ(f.memory.live_tables(), 4u);
     u64 slot = f.pml4()[256];
     ASSERT_NE(slot, 0u);
-    PhysAddr pdpt = slot & AddressMask;
-    EXPECT_EQ(MUST(f.table.unmap(KernelBase + 0x5000)), 0x1000u);
+    PhysAddr pdpt(slot & AddressMask);
+    EXPECT_EQ(MUST(f.table.unmap(KernelBase + 0x5000)), 0x1000_pa);
     // The PT and PD are gone; the PDPT stays, empty, still linked from the same entry.
     EXPECT_EQ(f.memory.freed, 2u);
     EXPECT_EQ(f.memory.live_tables(), 2u);
@@ -887,7 +888,7 @@ TEST(PageTable, PinnedPdptSurvivesUnmapOfItsLastPage)
         ASSERT_EQ(f.memory.table(pdpt)[i], 0u) << i;
     EXPECT_EQ(f.table.translate(KernelBase + 0x5000).error().code(), ENOENT);
     // Mapping again reuses it.
-    MUST(f.table.map(KernelBase + 3 * GiB, 0x2000, RW));
+    MUST(f.table.map(KernelBase + 3 * GiB, 0x2000_pa, RW));
     EXPECT_EQ(f.pml4()[256], slot);
     EXPECT_EQ(f.memory.live_tables(), 4u);
     MUST(f.table.unmap(KernelBase + 3 * GiB));
@@ -898,32 +899,32 @@ TEST(PageTable, PinnedPdptSurvivesEveryWayOfUnmapping)
 {
     Fixture f;
     f.table.set_upper_half_pdpts_pinned(true);
-    PhysAddr pdpt = 0;
+    PhysAddr pdpt;
     auto expect_only_pdpt_left = [&](const char* what) {
         EXPECT_EQ(f.memory.live_tables(), 2u) << what;
-        EXPECT_EQ(f.pml4()[511] & AddressMask, pdpt) << what;
+        EXPECT_EQ(PhysAddr(f.pml4()[511] & AddressMask), pdpt) << what;
         EXPECT_EQ(f.pml4()[511] & ~AddressMask, Present | Writable) << what;
     };
     // A 1 GiB leaf lives in the PDPT itself.
-    MUST(f.table.map(KernelImage - 1 * GiB, 0, RW, PageSize::Size1G));
-    pdpt = f.pml4()[511] & AddressMask;
-    MUST(f.table.unmap_range(KernelImage - 1 * GiB, 1 * GiB));
+    MUST(f.table.map(VirtAddr(KernelImage - 1 * GiB), 0_pa, RW, PageSize::Size1G));
+    pdpt = PhysAddr(f.pml4()[511] & AddressMask);
+    MUST(f.table.unmap_range(VirtAddr(KernelImage - 1 * GiB), 1 * GiB));
     expect_only_pdpt_left("1 GiB leaf removed whole");
     // Split by unmap, then the rest unmapped in two pieces.
-    MUST(f.table.map(KernelImage - 1 * GiB, 0, RW, PageSize::Size1G));
-    MUST(f.table.unmap(KernelImage - 1 * GiB + 0x3000));
+    MUST(f.table.map(VirtAddr(KernelImage - 1 * GiB), 0_pa, RW, PageSize::Size1G));
+    MUST(f.table.unmap(VirtAddr(KernelImage - 1 * GiB + 0x3000)));
     EXPECT_EQ(f.memory.live_tables(), 4u);
-    MUST(f.table.unmap_range(KernelImage - 1 * GiB, 0x3000));
-    MUST(f.table.unmap_range(KernelImage - 1 * GiB + 0x4000, 1 * GiB - 0x4000));
+    MUST(f.table.unmap_range(VirtAddr(KernelImage - 1 * GiB), 0x3000));
+    MUST(f.table.unmap_range(VirtAddr(KernelImage - 1 * GiB + 0x4000), 1 * GiB - 0x4000));
     expect_only_pdpt_left("1 GiB leaf split and unmapped");
     // Mixed sizes from map_range, and map_range's own rollback.
-    MUST(f.table.map_range(KernelImage + 2 * MiB - 0x3000, 0x200000 - 0x3000, 4 * MiB + 0x6000, RW, true));
-    EXPECT_EQ(f.tr(KernelImage + 2 * MiB).size, PageSize::Size2M);
-    MUST(f.table.unmap_range(KernelImage + 2 * MiB - 0x3000, 4 * MiB + 0x6000));
+    MUST(f.table.map_range(VirtAddr(KernelImage + 2 * MiB - 0x3000), PhysAddr(0x200000 - 0x3000), 4 * MiB + 0x6000, RW, true));
+    EXPECT_EQ(f.tr(VirtAddr(KernelImage + 2 * MiB)).size, PageSize::Size2M);
+    MUST(f.table.unmap_range(VirtAddr(KernelImage + 2 * MiB - 0x3000), 4 * MiB + 0x6000));
     expect_only_pdpt_left("map_range then unmap_range");
-    MUST(f.table.map(KernelImage + 3 * MiB, 0x1000, RW));
-    EXPECT_EQ(f.err(f.table.map_range(KernelImage, 0, 4 * MiB, RW, true)), EEXIST);
-    MUST(f.table.unmap(KernelImage + 3 * MiB));
+    MUST(f.table.map(VirtAddr(KernelImage + 3 * MiB), 0x1000_pa, RW));
+    EXPECT_EQ(f.err(f.table.map_range(KernelImage, 0_pa, 4 * MiB, RW, true)), EEXIST);
+    MUST(f.table.unmap(VirtAddr(KernelImage + 3 * MiB)));
     expect_only_pdpt_left("map_range rolled back");
 }
 
@@ -931,12 +932,12 @@ TEST(PageTable, PinningLeavesLowerHalfFullyPruned)
 {
     Fixture f;
     f.table.set_upper_half_pdpts_pinned(true);
-    MUST(f.table.map(UserBase, 0x1000, URW));
-    MUST(f.table.map(UserBase + 1 * GiB, 0x200000, URW, PageSize::Size2M));
-    MUST(f.table.map(0x0000'7fff'c000'0000, 0, URW, PageSize::Size1G)); // PML4 index 255, the last lower-half one
+    MUST(f.table.map(UserBase, 0x1000_pa, URW));
+    MUST(f.table.map(UserBase + 1 * GiB, 0x200000_pa, URW, PageSize::Size2M));
+    MUST(f.table.map(VirtAddr(0x0000'7fff'c000'0000), 0_pa, URW, PageSize::Size1G)); // PML4 index 255, the last lower-half one
     MUST(f.table.unmap(UserBase));
     MUST(f.table.unmap_range(UserBase + 1 * GiB, 2 * MiB));
-    MUST(f.table.unmap_range(0x0000'7fff'c000'0000, 1 * GiB));
+    MUST(f.table.unmap_range(VirtAddr(0x0000'7fff'c000'0000), 1 * GiB));
     EXPECT_EQ(f.memory.live_tables(), 1u);
     EXPECT_EQ(f.pml4()[128], 0u);
     EXPECT_EQ(f.pml4()[255], 0u);
@@ -946,7 +947,7 @@ TEST(PageTable, UnpinnedUpperHalfStillPrunesFully)
 {
     Fixture f;
     MUST(f.table.populate_upper_half_pdpts());
-    MUST(f.table.map(KernelBase, 0x1000, RW));
+    MUST(f.table.map(KernelBase, 0x1000_pa, RW));
     MUST(f.table.unmap(KernelBase));
     // Without the pin, populating does not protect anything: the emptied PDPT goes.
     EXPECT_EQ(f.pml4()[256], 0u);
@@ -968,13 +969,13 @@ TEST(PageTable, PopulateLinksEmptyPdptIntoEveryUpperHalfEntry)
         u64 e = f.pml4()[i];
         // Supervisor, writable, never NX or Global: the leaves decide.
         ASSERT_EQ(e & ~AddressMask, Present | Writable) << i;
-        PhysAddr pdpt = e & AddressMask;
+        PhysAddr pdpt(e & AddressMask);
         ASSERT_TRUE(pdpts.insert(pdpt).second) << i;
         for (int j = 0; j < 512; ++j)
             ASSERT_EQ(f.memory.table(pdpt)[j], 0u) << i;
     }
     EXPECT_EQ(f.table.translate(KernelBase).error().code(), ENOENT);
-    EXPECT_EQ(f.table.translate(0xffff'ffff'ffff'f000).error().code(), ENOENT);
+    EXPECT_EQ(f.table.translate(VirtAddr(0xffff'ffff'ffff'f000)).error().code(), ENOENT);
 }
 
 TEST(PageTable, PopulateIsIdempotent)
@@ -992,9 +993,9 @@ TEST(PageTable, PopulateIsIdempotent)
 TEST(PageTable, PopulateKeepsExistingPdptsAndMappings)
 {
     Fixture f;
-    MUST(f.table.map(KernelBase + 0x7000, 0x7000, RW));
-    MUST(f.table.map(KernelImage, 0x200000, RW, PageSize::Size2M));
-    MUST(f.table.map(UserBase, 0x1000, URW));
+    MUST(f.table.map(KernelBase + 0x7000, 0x7000_pa, RW));
+    MUST(f.table.map(KernelImage, 0x200000_pa, RW, PageSize::Size2M));
+    MUST(f.table.map(UserBase, 0x1000_pa, URW));
     u64 first = f.pml4()[256], last = f.pml4()[511], user = f.pml4()[128];
     usize live = f.memory.live_tables();
     MUST(f.table.populate_upper_half_pdpts());
@@ -1002,9 +1003,9 @@ TEST(PageTable, PopulateKeepsExistingPdptsAndMappings)
     EXPECT_EQ(f.pml4()[256], first);
     EXPECT_EQ(f.pml4()[511], last);
     EXPECT_EQ(f.pml4()[128], user);
-    EXPECT_EQ(f.tr(KernelBase + 0x7123).phys, 0x7123u);
-    EXPECT_EQ(f.tr(KernelImage + 0x12345).phys, 0x212345u);
-    EXPECT_EQ(f.tr(UserBase).phys, 0x1000u);
+    EXPECT_EQ(f.tr(KernelBase + 0x7123).phys, 0x7123_pa);
+    EXPECT_EQ(f.tr(VirtAddr(KernelImage + 0x12345)).phys, 0x212345_pa);
+    EXPECT_EQ(f.tr(UserBase).phys, 0x1000_pa);
 }
 
 TEST(PageTable, PopulateENOMEMAtEveryAllocationLeavesTableAsBefore)
@@ -1012,8 +1013,8 @@ TEST(PageTable, PopulateENOMEMAtEveryAllocationLeavesTableAsBefore)
     // Two upper-half entries already exist, so populating takes 254 allocations.
     for (int k = 0; k < 254; ++k) {
         Fixture f;
-        MUST(f.table.map(KernelBase + 300 * GiB, 0x1000, RW)); // PML4 index 256
-        MUST(f.table.map(0xffff'c000'0000'0000, 0x2000, RW)); // PML4 index 384
+        MUST(f.table.map(KernelBase + 300 * GiB, 0x1000_pa, RW)); // PML4 index 256
+        MUST(f.table.map(VirtAddr(0xffff'c000'0000'0000), 0x2000_pa, RW)); // PML4 index 384
         std::vector<u64> before(f.pml4(), f.pml4() + 512);
         usize live = f.memory.live_tables();
         usize attempts = f.memory.allocation_attempts;
@@ -1025,7 +1026,7 @@ TEST(PageTable, PopulateENOMEMAtEveryAllocationLeavesTableAsBefore)
         ASSERT_EQ(f.memory.live_tables(), live) << k;
         ASSERT_EQ(std::vector<u64>(f.pml4(), f.pml4() + 512), before) << k;
         ASSERT_TRUE(f.memory.invalidations.empty()) << k;
-        ASSERT_EQ(f.tr(KernelBase + 300 * GiB).phys, 0x1000u) << k;
+        ASSERT_EQ(f.tr(KernelBase + 300 * GiB).phys, 0x1000_pa) << k;
         // The table still works, and a later attempt with memory succeeds.
         f.memory.fail_after = -1;
         MUST(f.table.populate_upper_half_pdpts());
@@ -1039,10 +1040,10 @@ TEST(PageTable, DestroyEverythingFreesPopulatedPdpts)
     auto table = MUST(PageTable::create(memory));
     table.set_upper_half_pdpts_pinned(true);
     MUST(table.populate_upper_half_pdpts());
-    MUST(table.map(KernelBase, 0, RW, PageSize::Size2M));
-    MUST(table.map(KernelImage + 0x1000, 0x1000, RW));
-    MUST(table.map(UserBase, 0x2000, URW));
-    MUST(table.unmap(KernelImage + 0x1000));
+    MUST(table.map(KernelBase, 0_pa, RW, PageSize::Size2M));
+    MUST(table.map(VirtAddr(KernelImage + 0x1000), 0x1000_pa, RW));
+    MUST(table.map(UserBase, 0x2000_pa, URW));
+    MUST(table.unmap(VirtAddr(KernelImage + 0x1000)));
     table.destroy(PageTable::DestroyScope::Everything);
     EXPECT_EQ(memory.live_tables(), 0u);
     EXPECT_EQ(memory.allocated, memory.freed);
@@ -1061,13 +1062,13 @@ TEST(PageTable, SharedKernelHalfOutlivesUnmapInKernelTable)
     auto process = MUST(PageTable::create(memory));
     for (int i = 256; i < 512; ++i)
         memory.table(process.root())[i] = memory.table(kernel.root())[i];
-    MUST(process.map(UserBase, 0x5000, URW));
+    MUST(process.map(UserBase, 0x5000_pa, URW));
 
     for (int round = 0; round < 3; ++round) {
-        MUST(kernel.map(KernelBase + 7 * GiB, 0x9000, RW));
-        MUST(kernel.map(KernelImage, 0x200000, RW, PageSize::Size2M));
-        EXPECT_EQ(MUST(process.translate(KernelBase + 7 * GiB + 0x10)).phys, 0x9010u) << round;
-        EXPECT_EQ(MUST(process.translate(KernelImage + 0x1000)).phys, 0x201000u) << round;
+        MUST(kernel.map(KernelBase + 7 * GiB, 0x9000_pa, RW));
+        MUST(kernel.map(KernelImage, 0x200000_pa, RW, PageSize::Size2M));
+        EXPECT_EQ(MUST(process.translate(KernelBase + 7 * GiB + 0x10)).phys, 0x9010_pa) << round;
+        EXPECT_EQ(MUST(process.translate(VirtAddr(KernelImage + 0x1000))).phys, 0x201000_pa) << round;
         MUST(kernel.unmap(KernelBase + 7 * GiB));
         MUST(kernel.unmap_range(KernelImage, 2 * MiB));
         EXPECT_EQ(process.translate(KernelBase + 7 * GiB).error().code(), ENOENT) << round;
@@ -1075,7 +1076,7 @@ TEST(PageTable, SharedKernelHalfOutlivesUnmapInKernelTable)
         for (int i = 256; i < 512; ++i)
             ASSERT_EQ(memory.table(process.root())[i], memory.table(kernel.root())[i]) << i;
     }
-    EXPECT_EQ(MUST(process.translate(UserBase)).phys, 0x5000u);
+    EXPECT_EQ(MUST(process.translate(UserBase)).phys, 0x5000_pa);
     process.destroy(PageTable::DestroyScope::UserHalf);
     EXPECT_EQ(memory.live_tables(), kernel_tables);
     kernel.destroy(PageTable::DestroyScope::Everything);
@@ -1086,7 +1087,7 @@ TEST(PageTable, RemapAfterUnmapReusesFreedTables)
 {
     Fixture f;
     for (int round = 0; round < 10; ++round) {
-        MUST(f.table.map_range(UserBase + 3 * MiB, 0x300000, 5 * MiB, URW, true));
+        MUST(f.table.map_range(UserBase + 3 * MiB, 0x300000_pa, 5 * MiB, URW, true));
         MUST(f.table.unmap_range(UserBase + 3 * MiB, 5 * MiB));
         ASSERT_EQ(f.memory.live_tables(), 1u) << round;
     }
@@ -1113,7 +1114,7 @@ void run_random(u32 seed, int steps, bool inject, bool pinned_kernel_half = fals
         f.table.set_upper_half_pdpts_pinned(true);
         MUST(f.table.populate_upper_half_pdpts());
         for (int i = 256; i < 512; ++i)
-            pdpts.push_back(f.pml4()[i] & AddressMask);
+            pdpts.push_back(PhysAddr(f.pml4()[i] & AddressMask));
     }
     const usize live_when_empty = f.memory.live_tables();
     std::map<VirtAddr, RefPage> ref;
@@ -1133,7 +1134,7 @@ void run_random(u32 seed, int steps, bool inject, bool pinned_kernel_half = fals
         int op = int(rng() % 7);
         if (op == 0 || op == 1) {
             VirtAddr va = random_page();
-            PhysAddr pa = (rng() % 100000) * PAGE_SIZE;
+            PhysAddr pa((rng() % 100000) * PAGE_SIZE);
             PageFlags flags = random_flags();
             auto result = f.table.map(va, pa, flags);
             if (ref.count(va)) {
@@ -1147,7 +1148,7 @@ void run_random(u32 seed, int steps, bool inject, bool pinned_kernel_half = fals
             }
         } else if (op == 2) {
             VirtAddr va = random_2m();
-            PhysAddr pa = (rng() % 1000) * 2 * MiB;
+            PhysAddr pa((rng() % 1000) * 2 * MiB);
             PageFlags flags = random_flags();
             bool any = false;
             for (u64 off = 0; off < 2 * MiB && !any; off += PAGE_SIZE)
@@ -1211,12 +1212,12 @@ void run_random(u32 seed, int steps, bool inject, bool pinned_kernel_half = fals
         } else {
             VirtAddr va = random_page() + rng() % PAGE_SIZE;
             auto result = f.table.translate(va);
-            auto it = ref.find(va & ~(PAGE_SIZE - 1));
+            auto it = ref.find(align_down(va, PAGE_SIZE));
             if (it == ref.end()) {
                 ASSERT_EQ(result.error().code(), ENOENT);
             } else {
                 ASSERT_FALSE(result.is_error());
-                ASSERT_EQ(result.value().phys, it->second.phys + (va & (PAGE_SIZE - 1)));
+                ASSERT_EQ(result.value().phys, it->second.phys + (va - align_down(va, PAGE_SIZE)));
                 ASSERT_EQ(result.value().flags, it->second.flags);
             }
         }
@@ -1233,7 +1234,7 @@ void run_random(u32 seed, int steps, bool inject, bool pinned_kernel_half = fals
     for (VirtAddr region : { base, base + GiB }) {
         for (u64 off = 0; off < 4 * MiB; off += PAGE_SIZE) {
             if (!ref.count(region + off))
-                ASSERT_TRUE(f.table.translate(region + off).is_error()) << std::hex << region + off;
+                ASSERT_TRUE(f.table.translate(VirtAddr(region + off)).is_error()) << std::hex << region + off;
         }
     }
     for (auto& [va, page] : ref)
@@ -1241,7 +1242,7 @@ void run_random(u32 seed, int steps, bool inject, bool pinned_kernel_half = fals
     EXPECT_EQ(f.memory.live_tables(), live_when_empty);
     for (usize i = 0; i < pdpts.size(); ++i) {
         ASSERT_TRUE(f.pml4()[256 + i] & Present) << 256 + i;
-        ASSERT_EQ(f.pml4()[256 + i] & AddressMask, pdpts[i]) << 256 + i;
+        ASSERT_EQ(PhysAddr(f.pml4()[256 + i] & AddressMask), pdpts[i]) << 256 + i;
     }
 }
 

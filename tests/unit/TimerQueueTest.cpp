@@ -379,3 +379,208 @@ TEST(TimerQueueTest, CancelIfRemovesOnlySelectedTimers)
     EXPECT_EQ(queue.run_expired(1000), 3u);
     EXPECT_EQ(queue.cancel_if([](const Timer&) { return true; }), 0u);
 }
+
+namespace {
+
+// The owner's lock as run_expired(now, lock) sees it. Owner calls (add/cancel from a callback)
+// take it, so taking it while held is the kernel's "lock rank violation".
+struct FakeLock {
+    bool held { true };
+    int drops { 0 };
+    void lock()
+    {
+        EXPECT_FALSE(held) << "relocked while held";
+        held = true;
+    }
+    void unlock()
+    {
+        EXPECT_TRUE(held) << "unlocked while not held";
+        held = false;
+        ++drops;
+    }
+};
+
+struct Owner {
+    TimerQueue queue;
+    FakeLock lock;
+    u64 now { 0 };
+    void add(Timer& timer, u64 delay)
+    {
+        ASSERT_FALSE(lock.held) << "a callback called the owner with its lock held";
+        lock.held = true;
+        queue.add(timer, now, delay);
+        lock.held = false;
+    }
+    bool cancel(Timer& timer)
+    {
+        EXPECT_FALSE(lock.held) << "a callback called the owner with its lock held";
+        lock.held = true;
+        bool was_armed = queue.cancel(timer);
+        lock.held = false;
+        return was_armed;
+    }
+    usize run(u64 at)
+    {
+        now = at;
+        EXPECT_TRUE(lock.held);
+        return queue.run_expired(at, lock);
+    }
+};
+
+struct OwnedTimer {
+    Timer timer;
+    Owner* owner { nullptr };
+    int runs { 0 };
+    int limit { 0 };
+    bool saw_running { false };
+};
+
+void rearm_through_owner(Timer& timer, void* ctx)
+{
+    auto* self = static_cast<OwnedTimer*>(ctx);
+    self->saw_running = self->owner->queue.is_running(timer);
+    if (++self->runs < self->limit)
+        self->owner->add(timer, 10);
+}
+
+}
+
+TEST(TimerQueueTest, LockedRunDropsTheLockAroundEachCallback)
+{
+    Owner owner;
+    OwnedTimer a, b;
+    for (OwnedTimer* t : { &a, &b }) {
+        t->owner = &owner;
+        t->limit = 3;
+        t->timer.callback = rearm_through_owner;
+        t->timer.context = t;
+    }
+    owner.queue.add(a.timer, 0, 10);
+    owner.queue.add(b.timer, 0, 10);
+    EXPECT_EQ(owner.run(10), 2u);
+    EXPECT_EQ(owner.lock.drops, 2);
+    EXPECT_TRUE(owner.lock.held);
+    EXPECT_TRUE(a.saw_running && b.saw_running);
+    EXPECT_FALSE(owner.queue.is_running(a.timer));
+    EXPECT_EQ(owner.queue.running_timer(), nullptr);
+    EXPECT_EQ(owner.queue.next_deadline(), 20u);
+    EXPECT_EQ(owner.run(20), 2u);
+    EXPECT_EQ(owner.run(30), 2u);
+    EXPECT_EQ(a.runs, 3);
+    EXPECT_EQ(b.runs, 3);
+    EXPECT_TRUE(owner.queue.is_empty());
+}
+
+namespace {
+
+struct Canceller {
+    Timer timer;
+    Owner* owner { nullptr };
+    Timer* victim { nullptr };
+    bool cancelled { false };
+    int runs { 0 };
+};
+
+void cancel_through_owner(Timer&, void* ctx)
+{
+    auto* self = static_cast<Canceller*>(ctx);
+    ++self->runs;
+    self->cancelled = self->owner->cancel(*self->victim);
+}
+
+void count_only(Timer&, void* ctx) { ++*static_cast<int*>(ctx); }
+
+}
+
+TEST(TimerQueueTest, LockedRunCallbackCancelsARunningPeriodicAndAnExpiringTimer)
+{
+    // The first callback cancels the second, already collected as due: it must not fire. Then a
+    // periodic timer cancels itself while running: it stays cancelled.
+    Owner owner;
+    Canceller first;
+    int victim_runs = 0;
+    Timer victim;
+    victim.callback = count_only;
+    victim.context = &victim_runs;
+    first.owner = &owner;
+    first.victim = &victim;
+    first.timer.callback = cancel_through_owner;
+    first.timer.context = &first;
+    owner.queue.add(first.timer, 0, 10);
+    owner.queue.add(victim, 0, 10);
+    EXPECT_EQ(owner.run(10), 1u);
+    EXPECT_TRUE(first.cancelled);
+    EXPECT_EQ(victim_runs, 0);
+    EXPECT_TRUE(owner.queue.is_empty());
+
+    Canceller periodic;
+    periodic.owner = &owner;
+    periodic.victim = &periodic.timer;
+    periodic.timer.callback = cancel_through_owner;
+    periodic.timer.context = &periodic;
+    owner.queue.add(periodic.timer, 10, 5, 5);
+    EXPECT_EQ(owner.run(15), 1u);
+    EXPECT_TRUE(periodic.cancelled);
+    EXPECT_FALSE(periodic.timer.armed);
+    EXPECT_EQ(owner.run(100), 0u);
+    EXPECT_EQ(periodic.runs, 1);
+}
+
+namespace {
+struct SelfFreeing {
+    Timer timer;
+    int* runs;
+};
+
+void free_self(Timer&, void* ctx)
+{
+    auto* self = static_cast<SelfFreeing*>(ctx);
+    ++*self->runs;
+    delete self; // The queue must not touch the timer after this (ASan would report it).
+}
+
+struct Nester {
+    Timer timer;
+    TimerQueue* queue;
+    usize nested_result { 99 };
+};
+
+void run_nested(Timer&, void* ctx)
+{
+    auto* self = static_cast<Nester*>(ctx);
+    self->nested_result = self->queue->run_expired(1000);
+}
+}
+
+TEST(TimerQueueTest, CallbackMayFreeItsOwnTimer)
+{
+    Owner owner;
+    int runs = 0;
+    auto* one = new SelfFreeing;
+    one->runs = &runs;
+    one->timer.callback = free_self;
+    one->timer.context = one;
+    owner.queue.add(one->timer, 0, 10);
+    EXPECT_EQ(owner.run(10), 1u);
+    EXPECT_EQ(runs, 1);
+    EXPECT_EQ(owner.queue.running_timer(), nullptr);
+}
+
+TEST(TimerQueueTest, RunDuringARunFiresNothing)
+{
+    // Another CPU (or a callback) finding a run in progress leaves the due timers to it.
+    TimerQueue queue;
+    Nester nester;
+    nester.queue = &queue;
+    nester.timer.callback = run_nested;
+    nester.timer.context = &nester;
+    int later_runs = 0;
+    Timer later;
+    later.callback = count_only;
+    later.context = &later_runs;
+    queue.add(nester.timer, 0, 10);
+    queue.add(later, 0, 20);
+    EXPECT_EQ(queue.run_expired(20), 2u);
+    EXPECT_EQ(nester.nested_result, 0u);
+    EXPECT_EQ(later_runs, 1);
+}

@@ -3,6 +3,7 @@
 #include <arch/x86_64/Interrupts.h>
 #include <arch/x86_64/Lapic.h>
 #include <arch/x86_64/PerCpu.h>
+#include <sync/Spinlock.h>
 
 namespace interrupts {
 
@@ -11,29 +12,72 @@ struct Slot {
     Handler handler;
     void* context;
 };
-Slot g_handlers[256];
+
+// Claiming and freeing a slot is check-then-set, so it happens under g_vector_lock. Dispatch
+// reads a slot without the lock (an acquire load of the handler pairs with the release store
+// that publishes it), so an interrupt never waits for a registration.
+Spinlock g_vector_lock { LockRank::InterruptVectors };
+Slot g_handlers[256] GUARDED_BY(g_vector_lock);
 u64 g_spurious_count = 0;
+u64 g_reserved_vector_hits = 0;
+
+// Holds a vector from allocate_vector() until its owner registers the real handler, so two
+// allocations cannot hand out the same vector.
+void reserved_handler(TrapFrame&, void*) { __atomic_add_fetch(&g_reserved_vector_hits, 1, __ATOMIC_RELAXED); }
+
+bool is_free_locked(u8 vector) REQUIRES(g_vector_lock) { return !g_handlers[vector].handler; }
+
+Handler load_handler(u8 vector, void*& context) NO_THREAD_SAFETY_ANALYSIS
+{
+    Handler handler = __atomic_load_n(&g_handlers[vector].handler, __ATOMIC_ACQUIRE);
+    context = g_handlers[vector].context;
+    return handler;
+}
 }
 
 ErrorOr<void> register_handler(u8 vector, Handler handler, void* context)
 {
-    if (vector < FIRST_EXTERNAL_VECTOR || !handler)
-        return EINVAL;
-    if (__atomic_load_n(&g_handlers[vector].handler, __ATOMIC_ACQUIRE))
-        return EBUSY;
-    g_handlers[vector].context = context;
-    __atomic_store_n(&g_handlers[vector].handler, handler, __ATOMIC_RELEASE);
+    if (vector < FIRST_EXTERNAL_VECTOR || !handler || handler == reserved_handler)
+        return Error::with_message(EINVAL, "exception vector or no handler");
+    SpinlockLocker locker(g_vector_lock);
+    Slot& slot = g_handlers[vector];
+    // Free, or reserved by allocate_vector() for this caller.
+    if (slot.handler && slot.handler != reserved_handler)
+        return Error::with_message(EBUSY, "vector already has a handler");
+    slot.context = context;
+    __atomic_store_n(&slot.handler, handler, __ATOMIC_RELEASE);
     return {};
 }
 
-void unregister_handler(u8 vector) { __atomic_store_n(&g_handlers[vector].handler, (Handler) nullptr, __ATOMIC_RELEASE); }
+void unregister_handler(u8 vector)
+{
+    SpinlockLocker locker(g_vector_lock);
+    __atomic_store_n(&g_handlers[vector].handler, (Handler) nullptr, __ATOMIC_RELEASE);
+}
 
 ErrorOr<u8> allocate_vector()
 {
-    for (u32 v = 48; v < 240; ++v)
-        if (!g_handlers[v].handler)
+    SpinlockLocker locker(g_vector_lock);
+    for (u32 v = FIRST_DYNAMIC_VECTOR; v <= LAST_DYNAMIC_VECTOR; ++v) {
+        if (is_free_locked((u8)v)) {
+            g_handlers[v].context = nullptr;
+            __atomic_store_n(&g_handlers[v].handler, (Handler)reserved_handler, __ATOMIC_RELEASE);
             return (u8)v;
-    return EBUSY;
+        }
+    }
+    return Error::with_message(EBUSY, "no free interrupt vector");
+}
+
+bool is_reserved_for_tests(u8 vector)
+{
+    SpinlockLocker locker(g_vector_lock);
+    return g_handlers[vector].handler == reserved_handler;
+}
+
+bool is_free_for_tests(u8 vector)
+{
+    SpinlockLocker locker(g_vector_lock);
+    return is_free_locked(vector);
 }
 
 u32 depth()
@@ -64,10 +108,10 @@ extern "C" void trap_dispatch(TrapFrame* frame)
     } else {
         if (cpu)
             cpu->interrupt_count++;
-        auto& slot = interrupts::g_handlers[vector];
-        auto handler = __atomic_load_n(&slot.handler, __ATOMIC_ACQUIRE);
+        void* context;
+        auto handler = interrupts::load_handler((u8)vector, context);
         if (handler)
-            handler(*frame, slot.context);
+            handler(*frame, context);
         lapic::eoi();
     }
 

@@ -62,7 +62,7 @@ ErrorOr<void> init(const MadtInfo& madt)
         write(0x10 + 2 * i, 1 << 16);
         write(0x11 + 2 * i, 0);
     }
-    log_info("ioapic: id %u at 0x%x, GSIs %u-%u, %zu source overrides", chip.id, chip.address, g_gsi_base,
+    log_info("ioapic: id %u at 0x%llx, GSIs %u-%u, %zu source overrides", chip.id, chip.address.ull(), g_gsi_base,
         g_gsi_base + g_entries - 1, g_override_count);
     return {};
 }

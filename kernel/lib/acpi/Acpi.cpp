@@ -183,9 +183,9 @@ ErrorOr<AcpiTables> AcpiTables::create(AcpiMemory& memory, ReadonlyBytes rsdp_by
     // ACPI 2.0+ firmware may still leave the XSDT address zero; the RSDT is then the only root.
     tables.m_uses_xsdt = tables.m_rsdp.revision >= 2 && tables.m_rsdp.xsdt_address != 0;
     auto& messages = root_messages[tables.m_uses_xsdt ? 1 : 0];
-    PhysAddr root = tables.m_uses_xsdt ? tables.m_rsdp.xsdt_address : tables.m_rsdp.rsdt_address;
+    PhysAddr root(tables.m_uses_xsdt ? tables.m_rsdp.xsdt_address : tables.m_rsdp.rsdt_address);
     usize entry_size = tables.m_uses_xsdt ? 8 : 4;
-    if (root == 0)
+    if (root.is_null())
         return fail(why, tables.m_uses_xsdt ? "ACPI: RSDP has a null XSDT address" : "ACPI: RSDP has a null RSDT address");
 
     auto header = read_exact(memory, root, AcpiSdtHeaderSize);
@@ -206,7 +206,7 @@ ErrorOr<AcpiTables> AcpiTables::create(AcpiMemory& memory, ReadonlyBytes rsdp_by
         return fail(why, messages.length_past_end, root_table.error().code());
     // NOTE: copy the entries out before reading anything else: a direct-map backend would not
     // care, but a host backend may reuse its buffer between reads.
-    u64 addresses[MaxTables];
+    PhysAddr addresses[MaxTables];
     usize address_count = entries_bytes / entry_size;
     {
         auto table = root_table.value();
@@ -214,12 +214,12 @@ ErrorOr<AcpiTables> AcpiTables::create(AcpiMemory& memory, ReadonlyBytes rsdp_by
             return fail(why, messages.checksum);
         for (usize i = 0; i < address_count; ++i) {
             usize at = AcpiSdtHeaderSize + i * entry_size;
-            addresses[i] = entry_size == 8 ? read_le<u64>(table, at) : read_le<u32>(table, at);
+            addresses[i] = PhysAddr(entry_size == 8 ? read_le<u64>(table, at) : read_le<u32>(table, at));
         }
     }
 
     for (usize i = 0; i < address_count; ++i) {
-        if (addresses[i] == 0)
+        if (addresses[i].is_null())
             continue;
         auto entry_header = read_exact(memory, addresses[i], AcpiSdtHeaderSize);
         if (entry_header.is_error())
@@ -251,7 +251,7 @@ ErrorOr<ReadonlyBytes> AcpiTables::table_at(usize i, const char** why)
         return fail(why, "ACPI: listed table header changed after discovery");
     if (u8 sum = acpi_checksum(table); sum != 0) {
         format(m_error, sizeof(m_error), "ACPI: %.4s table at 0x%llx: checksum mismatch (bytes sum to 0x%02x, not 0)",
-            entry.signature, (unsigned long long)entry.address, sum);
+            entry.signature, entry.address.ull(), sum);
         return fail(why, m_error);
     }
     return table;
@@ -274,7 +274,7 @@ ErrorOr<MadtInfo> parse_madt(ReadonlyBytes bytes, const char** why)
     auto table = TRY(check_table(bytes, "APIC", entries_offset, madt_messages, why));
 
     MadtInfo info;
-    info.lapic_address = read_le<u32>(table, 36);
+    info.lapic_address = PhysAddr(read_le<u32>(table, 36));
     info.pc_at_compatible = read_le<u32>(table, 40) & 1;
 
     usize offset = entries_offset;
@@ -317,7 +317,7 @@ ErrorOr<MadtInfo> parse_madt(ReadonlyBytes bytes, const char** why)
                 return fail(why, "ACPI: MADT lists more I/O APICs than supported (8)", E2BIG);
             auto& io_apic = info.io_apics[info.io_apic_count++];
             io_apic.id = entry[2];
-            io_apic.address = read_le<u32>(entry, 4);
+            io_apic.address = PhysAddr(read_le<u32>(entry, 4));
             io_apic.gsi_base = read_le<u32>(entry, 8);
             break;
         }
@@ -347,7 +347,7 @@ ErrorOr<MadtInfo> parse_madt(ReadonlyBytes bytes, const char** why)
         case 5: // Local APIC address override: the 64-bit address replaces the header's.
             if (length < 12)
                 return fail(why, "ACPI: MADT local APIC address override entry is shorter than 12 bytes");
-            info.lapic_address = read_le<u64>(entry, 4);
+            info.lapic_address = PhysAddr(read_le<u64>(entry, 4));
             break;
         case 9: { // Processor local x2APIC
             if (length < 16)
@@ -396,11 +396,11 @@ ErrorOr<HpetInfo> parse_hpet(ReadonlyBytes bytes, const char** why)
     info.address_space_id = table[40];
     info.register_bit_width = table[41];
     info.register_bit_offset = table[42];
-    info.base_address = read_le<u64>(table, 44);
+    info.base_address = PhysAddr(read_le<u64>(table, 44));
     info.hpet_number = table[52];
     info.min_tick = read_le<u16>(table, 53);
     info.page_protection = table[55];
-    if (info.base_address == 0)
+    if (info.base_address.is_null())
         return fail(why, "ACPI: HPET has a null base address");
     return info;
 }
@@ -419,7 +419,7 @@ ErrorOr<McfgInfo> parse_mcfg(ReadonlyBytes bytes, const char** why)
     McfgInfo info;
     for (usize at = entries_offset; at < table.size(); at += entry_size) {
         auto& entry = info.entries[info.entry_count++];
-        entry.base_address = read_le<u64>(table, at);
+        entry.base_address = PhysAddr(read_le<u64>(table, at));
         entry.segment = read_le<u16>(table, at + 8);
         entry.bus_start = table[at + 10];
         entry.bus_end = table[at + 11];

@@ -47,6 +47,8 @@ static_assert(sizeof(AcpiSdtHeader) == AcpiSdtHeaderSize);
 struct Rsdp {
     u8 revision { 0 };    // 0 for ACPI 1.0 (RSDT only), 2 and up for XSDT
     char oem_id[6] {};
+    // NOTE: the two roots stay the raw fields (the RSDT's is 32 bits wide by the spec);
+    // AcpiTables::create() turns the one it uses into a PhysAddr.
     u32 rsdt_address { 0 };
     u64 xsdt_address { 0 }; // 0 when revision < 2
     u32 length { 20 };      // bytes covered by the checksums
@@ -108,7 +110,7 @@ struct MadtProcessor {
 
 struct MadtIoApic {
     u8 id { 0 };
-    u32 address { 0 };
+    PhysAddr address; // a 32-bit field in the table
     u32 gsi_base { 0 };
 };
 
@@ -143,7 +145,7 @@ struct MadtInfo {
     static constexpr usize MaxOverrides = 24;
     static constexpr usize MaxLapicNmis = 16;
 
-    u64 lapic_address { 0 }; // from the header, or the type 5 override when present
+    PhysAddr lapic_address; // from the header, or the type 5 override when present
     bool pc_at_compatible { false }; // flags bit 0: legacy 8259 PICs are present and must be masked
 
     MadtProcessor processors[MaxProcessors];
@@ -169,7 +171,7 @@ ErrorOr<MadtInfo> parse_madt(ReadonlyBytes table, const char** why = nullptr);
 
 // HPET: the event timer block.
 struct HpetInfo {
-    u64 base_address { 0 };
+    PhysAddr base_address; // meaningful as memory only when address_space_id is 0
     u8 address_space_id { 0 }; // 0 = system memory, the only kind the kernel can use
     u8 register_bit_width { 0 };
     u8 register_bit_offset { 0 };
@@ -182,7 +184,7 @@ ErrorOr<HpetInfo> parse_hpet(ReadonlyBytes table, const char** why = nullptr);
 
 // MCFG: PCI Express enhanced configuration space windows.
 struct McfgEntry {
-    u64 base_address { 0 };
+    PhysAddr base_address;
     u16 segment { 0 };
     u8 bus_start { 0 };
     u8 bus_end { 0 };

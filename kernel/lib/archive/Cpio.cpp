@@ -76,7 +76,7 @@ bool CpioEntry::verify_checksum() const
     return sum == check;
 }
 
-Error CpioReader::fail(const char* fmt, ...)
+Error CpioReader::fail(const char* summary, const char* fmt, ...)
 {
     char detail[128];
     va_list args;
@@ -85,20 +85,21 @@ Error CpioReader::fail(const char* fmt, ...)
     va_end(args);
     format(m_error, sizeof(m_error), "cpio: %s", detail);
     m_state = State::Failed;
-    return EBADMSG;
+    m_failure = Error::with_message(EBADMSG, summary);
+    return m_failure;
 }
 
 ErrorOr<bool> CpioReader::next(CpioEntry& out)
 {
     if (m_state == State::Done) return false;
-    if (m_state == State::Failed) return EBADMSG;
+    if (m_state == State::Failed) return m_failure;
 
     usize const index = m_index;
     usize const size = m_archive.size();
     if (m_offset == size)
-        return fail("archive ends after %zu entries without a TRAILER!!! entry", index);
+        return fail("cpio: the archive ends without a TRAILER!!! entry", "archive ends after %zu entries without a TRAILER!!! entry", index);
     if (!m_archive.contains_range(m_offset, HeaderSize))
-        return fail("entry %zu: header at offset %zu runs past the end of the archive", index, m_offset);
+        return fail("cpio: an entry header runs past the end of the archive", "entry %zu: header at offset %zu runs past the end of the archive", index, m_offset);
 
     const u8* header = m_archive.data() + m_offset;
     bool has_crc;
@@ -107,32 +108,32 @@ ErrorOr<bool> CpioReader::next(CpioEntry& out)
     else if (__builtin_memcmp(header, "070702", 6) == 0)
         has_crc = true;
     else
-        return fail("entry %zu: bad magic at offset %zu (expected 070701 or 070702)", index, m_offset);
+        return fail("cpio: bad magic (expected 070701 or 070702)", "entry %zu: bad magic at offset %zu (expected 070701 or 070702)", index, m_offset);
 
     u32 fields[FieldCount];
     for (usize i = 0; i < FieldCount; ++i) {
         if (!parse_hex8(header + 6 + i * 8, fields[i]))
-            return fail("entry %zu: field %s is not 8 hex digits", index, field_names[i]);
+            return fail("cpio: a header field is not 8 hex digits", "entry %zu: field %s is not 8 hex digits", index, field_names[i]);
     }
 
     u32 const name_size = fields[FieldNameSize];
     if (name_size == 0)
-        return fail("entry %zu: namesize is 0 (the name needs at least its NUL)", index);
+        return fail("cpio: namesize is 0", "entry %zu: namesize is 0 (the name needs at least its NUL)", index);
     usize const name_offset = m_offset + HeaderSize; // cannot overflow: the header is in the buffer
     if (!m_archive.contains_range(name_offset, name_size))
-        return fail("entry %zu: name (%u bytes) runs past the end of the archive", index, name_size);
+        return fail("cpio: a name runs past the end of the archive", "entry %zu: name (%u bytes) runs past the end of the archive", index, name_size);
     const char* name_chars = reinterpret_cast<const char*>(m_archive.data() + name_offset);
     StringView name(name_chars, name_size - 1);
     if (name_chars[name_size - 1] != 0)
-        return fail("entry %zu: name is not NUL-terminated within namesize %u", index, name_size);
+        return fail("cpio: a name is not NUL-terminated", "entry %zu: name is not NUL-terminated within namesize %u", index, name_size);
     if (name.find('\0') >= 0)
-        return fail("entry %zu: name has a NUL before its end", index);
+        return fail("cpio: a name has a NUL before its end", "entry %zu: name has a NUL before its end", index);
     if (name.is_empty())
-        return fail("entry %zu: empty name", index);
+        return fail("cpio: an entry has an empty name", "entry %zu: empty name", index);
 
     usize data_offset;
     if (!align_offset(name_offset + name_size, data_offset))
-        return fail("entry %zu ('%.*s') offset overflow", index, int(name.length()), name.characters());
+        return fail("cpio: an entry offset overflows", "entry %zu ('%.*s') offset overflow", index, int(name.length()), name.characters());
 
     bool const is_trailer = name == TrailerName;
     u32 const file_size = fields[FieldFileSize];
@@ -144,16 +145,16 @@ ErrorOr<bool> CpioReader::next(CpioEntry& out)
         return false;
     }
     if (data_offset > size)
-        return fail("entry %zu ('%.*s') name padding runs past the end of the archive", index,
+        return fail("cpio: name padding runs past the end of the archive", "entry %zu ('%.*s') name padding runs past the end of the archive", index,
             int(name.length()), name.characters());
     if (!m_archive.contains_range(data_offset, file_size))
-        return fail("entry %zu ('%.*s') data runs past the end of the archive", index,
+        return fail("cpio: file data runs past the end of the archive", "entry %zu ('%.*s') data runs past the end of the archive", index,
             int(name.length()), name.characters());
     if (is_trailer)
-        return fail("entry %zu: TRAILER!!! entry has %u bytes of data", index, file_size);
+        return fail("cpio: the TRAILER!!! entry has data", "entry %zu: TRAILER!!! entry has %u bytes of data", index, file_size);
     usize next_offset;
     if (!align_offset(data_offset + file_size, next_offset) || next_offset > size)
-        return fail("entry %zu ('%.*s') data padding runs past the end of the archive", index,
+        return fail("cpio: data padding runs past the end of the archive", "entry %zu ('%.*s') data padding runs past the end of the archive", index,
             int(name.length()), name.characters());
 
     out.name = name;

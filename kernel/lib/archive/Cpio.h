@@ -7,7 +7,8 @@
 //   CpioEntry entry;
 //   while (TRY(reader.next(entry))) { use(entry.name, entry.data); }
 //   // next() returned false: the "TRAILER!!!" entry was reached.
-//   // On error: reader.error_message() says which entry and why.
+//   // On error: the Error's message() says what is wrong ("cpio: bad magic (expected ...)"),
+//   // and reader.error_message() adds which entry and where.
 //
 // Layout of one entry, every offset relative to the start of the archive:
 //
@@ -85,7 +86,8 @@ public:
     explicit CpioReader(ReadonlyBytes archive) : m_archive(archive) { m_error[0] = 0; }
 
     // Reads the next entry into `out`: true for an entry, false once the trailer has been read
-    // (and on every later call). On EBADMSG, error_message() explains; later calls fail the same way.
+    // (and on every later call). An EBADMSG carries a static reason, and error_message() the
+    // detail; later calls fail the same way.
     ErrorOr<bool> next(CpioEntry& out);
 
     // Where the next entry would start; after the trailer, the end of the archive proper.
@@ -97,12 +99,14 @@ public:
 
 private:
     enum class State { Reading, Done, Failed };
-    Error fail(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+    // Returns EBADMSG carrying the static `summary`; the formatted detail goes to error_message().
+    Error fail(const char* summary, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
     ReadonlyBytes m_archive;
     usize m_offset { 0 };
     usize m_index { 0 };
     State m_state { State::Reading };
+    Error m_failure { EBADMSG };
     char m_error[192];
 };
 

@@ -1,16 +1,21 @@
 #pragma once
-// ElfError: why an object was refused, as an errno code plus a message that names the culprit
-// ("section 7 (.rela.text) offset 0x4000 + size 0x180 is past the end of the file (0x3a20 bytes)").
+// ElfError: the detail of why an object was refused, for the log: an errno code plus a message that
+// names the culprit ("section 7 (.rela.text) offset 0x4000 + size 0x180 is past the end of the
+// file (0x3a20 bytes)"). The returned Error carries the reason itself as a static message
+// ("section data past the end of the file"), so a caller that only sees the Error still knows why;
+// the detail is what a caller logs at the point of failure.
 //
 // Interface:
-//   return error.fail(ENOEXEC, "section ", index, " (", name, ") is bad");
-//       Replaces the message, records the code and returns it as an Error, so a parser can
-//       `return error.fail(...)` from any ErrorOr function. Arguments: const char*, StringView
-//       (printed with non-printable bytes as '?', at most NAME_LIMIT of them: names come from the
-//       file), unsigned/signed integers (decimal) and Hex{value} ("0x1c").
-//   error.code(), error.message()  - the last failure; code 0 and "" when nothing failed.
+//   return error.fail(ENOEXEC, "static reason", "section ", index, " (", name, ") is bad");
+//       Replaces the detail, records the code and returns Error::with_message(code, reason), so a
+//       parser can `return error.fail(...)` from any ErrorOr function. With no detail arguments
+//       the reason is the detail. The reason must be a string with static lifetime. Detail
+//       arguments: const char*, StringView (printed with non-printable bytes as '?', at most
+//       NAME_LIMIT of them: names come from the file), unsigned/signed integers (decimal) and
+//       Hex{value} ("0x1c").
+//   error.code(), error.message()  - the last failure's detail; code 0 and "" when nothing failed.
 //
-// The message lives in a fixed buffer inside the object: reporting an error never allocates.
+// The detail lives in a fixed buffer inside the object: reporting an error never allocates.
 #include <ktl/ErrorOr.h>
 #include <ktl/StringView.h>
 #include <type_traits>
@@ -33,12 +38,15 @@ public:
     void clear();
 
     template<typename... Args>
-    Error fail(Errno::ErrnoCode code, Args... args)
+    Error fail(Errno::ErrnoCode code, const char* reason, Args... detail)
     {
         clear();
         m_code = code;
-        (append_one(args), ...);
-        return Error(code);
+        if constexpr (sizeof...(Args) == 0)
+            append_one(reason);
+        else
+            (append_one(detail), ...);
+        return Error::with_message(code, reason);
     }
 
     // Building blocks for fail(); public so callers can extend a message.

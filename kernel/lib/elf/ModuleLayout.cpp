@@ -106,12 +106,13 @@ ErrorOr<u64> ModuleLayout::symbol_address(const ElfObject& object, usize symbol_
 {
     auto symbol = object.symbol(symbol_index);
     if (symbol.is_undefined())
-        return error.fail(ENOENT, "symbol '", symbol.name, "' is not defined by the module");
+        return error.fail(ENOENT, "symbol not defined by the module", "symbol '", symbol.name, "' is not defined by the module");
     if (symbol.is_absolute())
         return symbol.value;
     if (symbol.section_index >= m_section_count || !m_placements[symbol.section_index].loaded) {
         StringView section_name = symbol.section_index < object.section_count() ? object.section(symbol.section_index).name : StringView();
-        return error.fail(ENOEXEC, "symbol '", symbol.name, "' is defined in section ", symbol.section_index, " (", section_name,
+        return error.fail(ENOEXEC, "symbol defined in a section that is not loaded",
+            "symbol '", symbol.name, "' is defined in section ", symbol.section_index, " (", section_name,
             ") which is not loaded");
     }
     // NOTE: wrapping arithmetic on purpose: a symbol value is only a number until something is
@@ -123,7 +124,7 @@ ErrorOr<u64> ModuleLayout::symbol_address(const ElfObject& object, StringView na
 {
     auto index = object.find_symbol(name);
     if (index.is_error())
-        return error.fail(ENOENT, "module defines no global symbol '", name, "'");
+        return error.fail(ENOENT, "symbol not defined by the module", "module defines no global symbol '", name, "'");
     return symbol_address(object, index.value(), memory, error);
 }
 
@@ -135,7 +136,7 @@ ErrorOr<ModuleLayout> ModuleLayout::plan(const ElfObject& object, Allocator& all
     usize section_count = object.section_count();
     auto placements = allocator.allocate(section_count * sizeof(SectionPlacement), alignof(SectionPlacement));
     if (placements.is_error())
-        return error.fail(ENOMEM, "no memory for the placement of ", section_count, " sections");
+        return error.fail(ENOMEM, "out of memory for the section placement", "no memory for the placement of ", section_count, " sections");
     layout.m_placements = static_cast<SectionPlacement*>(placements.value());
     layout.m_section_count = section_count;
     for (usize i = 0; i < section_count; ++i)
@@ -145,7 +146,7 @@ ErrorOr<ModuleLayout> ModuleLayout::plan(const ElfObject& object, Allocator& all
     if (symbol_count > 0) {
         auto slots = allocator.allocate(symbol_count * sizeof(u32), alignof(u32));
         if (slots.is_error())
-            return error.fail(ENOMEM, "no memory for the GOT slots of ", symbol_count, " symbols");
+            return error.fail(ENOMEM, "out of memory for the GOT", "no memory for the GOT slots of ", symbol_count, " symbols");
         layout.m_got_slots = static_cast<u32*>(slots.value());
         layout.m_symbol_count = symbol_count;
         for (usize i = 0; i < symbol_count; ++i)
@@ -157,7 +158,8 @@ ErrorOr<ModuleLayout> ModuleLayout::plan(const ElfObject& object, Allocator& all
         if (!section.is_alloc() || section.type == SectionType::Null)
             continue;
         if (section.alignment > MAX_ALIGNMENT)
-            return error.fail(ENOEXEC, "section ", i, " (", section.name, ") alignment ", Hex { section.alignment }, " exceeds the maximum ",
+            return error.fail(ENOEXEC, "section alignment too large",
+                "section ", i, " (", section.name, ") alignment ", Hex { section.alignment }, " exceeds the maximum ",
                 Hex { MAX_ALIGNMENT });
         ModuleRegion region = region_for(section);
         usize r = usize(region);
@@ -165,7 +167,8 @@ ErrorOr<ModuleLayout> ModuleLayout::plan(const ElfObject& object, Allocator& all
         // align_up cannot overflow; the section size is compared, never added blindly.
         u64 offset = align_up(layout.m_region_size[r], section.alignment);
         if (offset > MAX_REGION_SIZE || section.size > MAX_REGION_SIZE - offset)
-            return error.fail(ENOEXEC, "section ", i, " (", section.name, ") size ", Hex { section.size }, " makes the ",
+            return error.fail(ENOEXEC, "module region too large",
+                "section ", i, " (", section.name, ") size ", Hex { section.size }, " makes the ",
                 module_region_name(region), " region larger than ", Hex { MAX_REGION_SIZE }, " bytes");
         layout.m_placements[i] = SectionPlacement { true, region, offset };
         layout.m_region_size[r] = offset + section.size;
@@ -193,7 +196,8 @@ ErrorOr<ModuleLayout> ModuleLayout::plan(const ElfObject& object, Allocator& all
         u64 offset = align_up(layout.m_region_size[r], GOT_ENTRY_SIZE);
         u64 size = u64(got_slots) * GOT_ENTRY_SIZE;
         if (offset > MAX_REGION_SIZE || size > MAX_REGION_SIZE - offset)
-            return error.fail(ENOEXEC, "GOT of ", got_slots, " slots makes the rodata region larger than ", Hex { MAX_REGION_SIZE }, " bytes");
+            return error.fail(ENOEXEC, "module region too large",
+                "GOT of ", got_slots, " slots makes the rodata region larger than ", Hex { MAX_REGION_SIZE }, " bytes");
         layout.m_got_offset = offset;
         layout.m_got_slot_count = got_slots;
         layout.m_region_size[r] = offset + size;

@@ -53,7 +53,8 @@ ErrorOr<void> Relocator::relocate(const ElfObject& object, const ModuleLayout& l
 ErrorOr<void> Relocator::check_memory()
 {
     if (m_layout.section_count() != m_object.section_count() || m_layout.symbol_count() != m_object.symbol_count())
-        return m_error.fail(EINVAL, "layout was planned for a different object (", m_layout.section_count(), " sections and ",
+        return m_error.fail(EINVAL, "layout planned for a different object",
+            "layout was planned for a different object (", m_layout.section_count(), " sections and ",
             m_layout.symbol_count(), " symbols; object has ", m_object.section_count(), " and ", m_object.symbol_count(), ")");
     for (usize r = 0; r < MODULE_REGION_COUNT; ++r) {
         auto region = ModuleRegion(r);
@@ -62,15 +63,19 @@ ErrorOr<void> Relocator::check_memory()
         if (needed == 0)
             continue;
         if (!memory.writable)
-            return m_error.fail(EINVAL, module_region_name(region), " region has no writable mapping");
+            return m_error.fail(EINVAL, "module region has no writable mapping",
+                module_region_name(region), " region has no writable mapping");
         if (memory.size < needed)
-            return m_error.fail(EINVAL, module_region_name(region), " region is ", Hex { memory.size }, " bytes, layout needs ", Hex { needed });
+            return m_error.fail(EINVAL, "module region smaller than the layout",
+                module_region_name(region), " region is ", Hex { memory.size }, " bytes, layout needs ", Hex { needed });
         if (!is_aligned(memory.address, m_layout.region_alignment(region)))
-            return m_error.fail(EINVAL, module_region_name(region), " region address ", Hex { memory.address }, " is not aligned to ",
+            return m_error.fail(EINVAL, "module region misaligned",
+                module_region_name(region), " region address ", Hex { memory.address }, " is not aligned to ",
                 Hex { m_layout.region_alignment(region) });
         u64 end;
         if (add_overflows(memory.address, needed, &end))
-            return m_error.fail(EINVAL, module_region_name(region), " region at ", Hex { memory.address }, " wraps the address space");
+            return m_error.fail(EINVAL, "module region wraps the address space",
+                module_region_name(region), " region at ", Hex { memory.address }, " wraps the address space");
     }
     return {};
 }
@@ -108,16 +113,19 @@ ErrorOr<u64> Relocator::symbol_value(u32 symbol_index)
     if (!symbol.is_undefined())
         return m_layout.symbol_address(m_object, symbol_index, m_memory, m_error);
     if (symbol.name.is_empty())
-        return m_error.fail(ENOEXEC, "undefined symbol ", symbol_index, " has no name");
+        return m_error.fail(ENOEXEC, "undefined symbol without a name", "undefined symbol ", symbol_index, " has no name");
     auto resolved = m_resolver.resolve(symbol.name);
     if (!resolved.is_error())
         return resolved.value();
     if (resolved.error().code() == ENOENT) {
         if (symbol.binding == SymbolBinding::Weak)
             return u64(0);
-        return m_error.fail(ENOENT, "unresolved symbol '", symbol.name, "'");
+        return m_error.fail(ENOENT, "unresolved symbol", "unresolved symbol '", symbol.name, "'");
     }
-    return m_error.fail(Errno::ErrnoCode(resolved.error().code()), "resolving symbol '", symbol.name, "' failed: ", resolved.error().name());
+    // The resolver's reason (a CRC mismatch, a missing version) is the reason the relocation failed.
+    const char* why = resolved.error().has_message() ? resolved.error().message() : "resolving an imported symbol failed";
+    return m_error.fail(Errno::ErrnoCode(resolved.error().code()), why,
+        "resolving symbol '", symbol.name, "' failed: ", resolved.error().name());
 }
 
 ErrorOr<void> Relocator::apply(usize rela_section)
@@ -125,7 +133,8 @@ ErrorOr<void> Relocator::apply(usize rela_section)
     auto target = m_object.section(m_object.section(rela_section).info);
     auto placement = m_layout.placement(target.index);
     if (target.is_nobits())
-        return m_error.fail(ENOEXEC, "section ", m_object.section(rela_section).name, " relocates SHT_NOBITS section ", target.name);
+        return m_error.fail(ENOEXEC, "relocation of a SHT_NOBITS section",
+            "section ", m_object.section(rela_section).name, " relocates SHT_NOBITS section ", target.name);
     u64 target_address = m_layout.section_address(target.index, m_memory);
     u8* target_bytes = m_memory[placement.region].writable + placement.offset;
 
@@ -136,9 +145,11 @@ ErrorOr<void> Relocator::apply(usize rela_section)
             continue;
         u64 width = field_width(relocation.type);
         if (width == 0)
-            return m_error.fail(ENOEXEC, "unknown relocation type ", relocation.type, " at ", target.name, "+", Hex { relocation.offset });
+            return m_error.fail(ENOEXEC, "unknown relocation type",
+                "unknown relocation type ", relocation.type, " at ", target.name, "+", Hex { relocation.offset });
         if (relocation.offset > target.size || width > target.size - relocation.offset)
-            return m_error.fail(ENOEXEC, relocation_type_name(relocation.type), " at ", target.name, "+", Hex { relocation.offset },
+            return m_error.fail(ENOEXEC, "relocation past the end of its section",
+                relocation_type_name(relocation.type), " at ", target.name, "+", Hex { relocation.offset },
                 " is past the end of the section (", Hex { target.size }, " bytes)");
 
         u64 S = TRY(symbol_value(relocation.symbol_index));
@@ -173,7 +184,8 @@ ErrorOr<void> Relocator::apply(usize rela_section)
         case Reloc::RexGotPcRelX: {
             u32 slot = m_layout.got_slot(relocation.symbol_index);
             if (slot == ModuleLayout::NO_GOT_SLOT || slot >= m_layout.got_slot_count())
-                return m_error.fail(EINVAL, "layout has no GOT slot for '", symbol_name(relocation.symbol_index), "'");
+                return m_error.fail(EINVAL, "no GOT slot for a GOT relocation",
+                    "layout has no GOT slot for '", symbol_name(relocation.symbol_index), "'");
             u64 slot_offset = m_layout.got_offset() + u64(slot) * ModuleLayout::GOT_ENTRY_SIZE;
             auto& rodata = m_memory[ModuleRegion::Rodata];
             write64(rodata.writable + slot_offset, S);
@@ -185,7 +197,8 @@ ErrorOr<void> Relocator::apply(usize rela_section)
             VERIFY_NOT_REACHED();
         }
         if (!fits)
-            return m_error.fail(ERANGE, relocation_type_name(relocation.type), " at ", target.name, "+", Hex { relocation.offset }, " against '",
+            return m_error.fail(ERANGE, "relocation overflows its field",
+                relocation_type_name(relocation.type), " at ", target.name, "+", Hex { relocation.offset }, " against '",
                 symbol_name(relocation.symbol_index), "' overflows (value ", Hex { value }, ")");
         write32(where, u32(value));
     }

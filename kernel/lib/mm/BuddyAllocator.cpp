@@ -5,8 +5,9 @@ BuddyAllocator::BuddyAllocator(PhysAddr base, Span<PageFrame> frames)
     , m_frames(frames)
 {
     VERIFY(is_aligned(base, PAGE_SIZE));
-    u64 limit;
-    VERIFY(!mul_overflows(frames.size(), PAGE_SIZE, &limit) && !add_overflows(base, limit, &limit));
+    u64 bytes;
+    PhysAddr limit;
+    VERIFY(!mul_overflows(frames.size(), PAGE_SIZE, &bytes) && !add_overflows(base, bytes, &limit));
     for (auto& frame : m_frames)
         new (&frame) PageFrame;
 }
@@ -72,7 +73,7 @@ void BuddyAllocator::remove_free(PageFrame& frame)
 void BuddyAllocator::free_block(PhysAddr address, unsigned order)
 {
     while (order < MAX_ORDER) {
-        PhysAddr buddy = address ^ block_bytes(order);
+        PhysAddr buddy(address.value() ^ block_bytes(order));
         auto* buddy_frame = frame_for(buddy);
         // A buddy outside the span, allocated, reserved, or split into smaller pieces stops the merge.
         if (!buddy_frame || !buddy_frame->has(PageFrame::Free) || buddy_frame->order != order)
@@ -92,7 +93,7 @@ void BuddyAllocator::add_free_range(PhysAddr start, PhysAddr end)
         end = limit();
     if (start >= end)
         return;
-    u64 rounded;
+    PhysAddr rounded;
     if (add_overflows(start, PAGE_SIZE - 1, &rounded))
         return;
     start = align_down(rounded, PAGE_SIZE);
@@ -232,7 +233,7 @@ u64 BuddyAllocator::check_consistency() const
                 VERIFY(m_frames[index_of(address) + i].flags == 0);
             // Two free buddies of the same order would have been merged.
             if (order < MAX_ORDER) {
-                auto* buddy = frame_for(address ^ block_bytes(order));
+                auto* buddy = frame_for(PhysAddr(address.value() ^ block_bytes(order)));
                 VERIFY(!buddy || !buddy->has(PageFrame::Free) || buddy->order != order);
             }
             ++blocks;

@@ -17,7 +17,7 @@ ErrorOr<PhysAddr> BumpAllocator::allocate(u64 size, u64 align)
 
     // NOTE: every step is overflow-checked; a huge request near the top of the address space must
     // fail cleanly rather than wrap around and hand out low memory twice.
-    u64 padded;
+    PhysAddr padded;
     if (add_overflows(m_current, align - 1, &padded))
         return ENOMEM;
     PhysAddr block = align_down(padded, align);

@@ -1,6 +1,7 @@
 #include <lib/mm/RegionSet.h>
 
-ErrorOr<void> RegionSet::add(PhysAddr start, PhysAddr end)
+template<typename Addr>
+ErrorOr<void> RegionSet<Addr>::add(Addr start, Addr end)
 {
     if (start > end)
         return EINVAL;
@@ -23,14 +24,15 @@ ErrorOr<void> RegionSet::add(PhysAddr start, PhysAddr end)
         return {};
     }
 
-    PhysRange merged { m_ranges[first].start < start ? m_ranges[first].start : start,
+    Range merged { m_ranges[first].start < start ? m_ranges[first].start : start,
         m_ranges[last - 1].end > end ? m_ranges[last - 1].end : end };
     m_ranges[first] = merged;
     remove_at(first + 1, last - first - 1);
     return {};
 }
 
-ErrorOr<void> RegionSet::subtract(PhysAddr start, PhysAddr end)
+template<typename Addr>
+ErrorOr<void> RegionSet<Addr>::subtract(Addr start, Addr end)
 {
     if (start > end)
         return EINVAL;
@@ -44,7 +46,7 @@ ErrorOr<void> RegionSet::subtract(PhysAddr start, PhysAddr end)
         if (range.start < start && range.end > end) {
             if (m_count == capacity)
                 return ENOSPC;
-            PhysRange upper { end, range.end };
+            Range upper { end, range.end };
             range.end = start;
             insert_at(i + 1, upper);
             return {};
@@ -73,15 +75,16 @@ ErrorOr<void> RegionSet::subtract(PhysAddr start, PhysAddr end)
     return {};
 }
 
-void RegionSet::page_align_inward()
+template<typename Addr>
+void RegionSet<Addr>::page_align_inward()
 {
     usize out = 0;
     for (usize i = 0; i < m_count; ++i) {
-        u64 start;
+        Addr start;
         if (add_overflows(m_ranges[i].start, PAGE_SIZE - 1, &start))
             continue;
         start = align_down(start, PAGE_SIZE);
-        PhysAddr end = align_down(m_ranges[i].end, PAGE_SIZE);
+        Addr end = align_down(m_ranges[i].end, PAGE_SIZE);
         if (start >= end)
             continue;
         m_ranges[out++] = { start, end };
@@ -89,24 +92,26 @@ void RegionSet::page_align_inward()
     m_count = out;
 }
 
-ErrorOr<PhysAddr> RegionSet::find_fit(u64 size, u64 align, PhysAddr minimum) const
+template<typename Addr>
+ErrorOr<Addr> RegionSet<Addr>::find_fit(u64 size, u64 align, Addr minimum) const
 {
     if (size == 0 || !is_power_of_two(align))
         return EINVAL;
     for (usize i = 0; i < m_count; ++i) {
         auto& range = m_ranges[i];
-        PhysAddr from = range.start > minimum ? range.start : minimum;
-        u64 padded;
+        Addr from = range.start > minimum ? range.start : minimum;
+        Addr padded;
         if (from >= range.end || add_overflows(from, align - 1, &padded))
             continue;
-        PhysAddr candidate = align_down(padded, align);
+        Addr candidate = align_down(padded, align);
         if (candidate < range.end && size <= range.end - candidate)
             return candidate;
     }
     return ENOMEM;
 }
 
-bool RegionSet::contains(PhysAddr address) const
+template<typename Addr>
+bool RegionSet<Addr>::contains(Addr address) const
 {
     for (usize i = 0; i < m_count; ++i) {
         if (m_ranges[i].contains(address))
@@ -115,7 +120,8 @@ bool RegionSet::contains(PhysAddr address) const
     return false;
 }
 
-bool RegionSet::contains_range(PhysAddr start, PhysAddr end) const
+template<typename Addr>
+bool RegionSet<Addr>::contains_range(Addr start, Addr end) const
 {
     if (start >= end)
         return false;
@@ -126,7 +132,8 @@ bool RegionSet::contains_range(PhysAddr start, PhysAddr end) const
     return false;
 }
 
-bool RegionSet::intersects(PhysAddr start, PhysAddr end) const
+template<typename Addr>
+bool RegionSet<Addr>::intersects(Addr start, Addr end) const
 {
     for (usize i = 0; i < m_count; ++i) {
         if (m_ranges[i].start < end && start < m_ranges[i].end)
@@ -135,7 +142,8 @@ bool RegionSet::intersects(PhysAddr start, PhysAddr end) const
     return false;
 }
 
-u64 RegionSet::total_bytes() const
+template<typename Addr>
+u64 RegionSet<Addr>::total_bytes() const
 {
     u64 total = 0;
     for (usize i = 0; i < m_count; ++i)
@@ -143,7 +151,8 @@ u64 RegionSet::total_bytes() const
     return total;
 }
 
-void RegionSet::insert_at(usize index, PhysRange range)
+template<typename Addr>
+void RegionSet<Addr>::insert_at(usize index, Range range)
 {
     VERIFY(m_count < capacity && index <= m_count);
     for (usize i = m_count; i > index; --i)
@@ -152,10 +161,14 @@ void RegionSet::insert_at(usize index, PhysRange range)
     ++m_count;
 }
 
-void RegionSet::remove_at(usize index, usize how_many)
+template<typename Addr>
+void RegionSet<Addr>::remove_at(usize index, usize how_many)
 {
     VERIFY(index + how_many <= m_count);
     for (usize i = index; i + how_many < m_count; ++i)
         m_ranges[i] = m_ranges[i + how_many];
     m_count -= how_many;
 }
+
+template class RegionSet<PhysAddr>;
+template class RegionSet<VirtAddr>;

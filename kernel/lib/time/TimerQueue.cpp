@@ -53,11 +53,11 @@ bool TimerQueue::cancel(Timer& timer)
     return true;
 }
 
-usize TimerQueue::run_expired(u64 now_ns)
+bool TimerQueue::begin_run(u64 now_ns)
 {
-    VERIFY(!m_running);
+    if (m_running)
+        return false;
     m_running = true;
-
     // Take every due timer off the queue first: what callbacks add now waits for the next run.
     while (Timer* timer = m_timers.first()) {
         if (timer->deadline_ns > now_ns)
@@ -65,28 +65,30 @@ usize TimerQueue::run_expired(u64 now_ns)
         List::remove(*timer);
         m_expiring.append(*timer);
     }
+    return true;
+}
 
-    usize fired = 0;
-    while (Timer* timer = m_expiring.take_first()) {
-        if (timer->period_ns) {
-            // Next deadline strictly after now, on the timer's own grid of periods.
-            u64 missed = (now_ns - timer->deadline_ns) / timer->period_ns;
-            u64 step;
-            if (__builtin_mul_overflow(missed + 1, timer->period_ns, &step))
-                step = UINT64_MAX;
-            timer->deadline_ns = saturating_add(timer->deadline_ns, step);
-            insert_sorted(*timer);
-        } else {
-            timer->armed = false;
-            --m_count;
-        }
-        // Re-armed before the callback so that it can cancel or re-add itself.
-        timer->callback(*timer, timer->context);
-        ++fired;
+Timer* TimerQueue::take_next_expired(u64 now_ns)
+{
+    // One at a time, so a callback's cancel() of a timer still waiting here takes effect.
+    Timer* timer = m_expiring.take_first();
+    if (!timer)
+        return nullptr;
+    if (timer->period_ns) {
+        // Next deadline strictly after now, on the timer's own grid of periods.
+        u64 missed = (now_ns - timer->deadline_ns) / timer->period_ns;
+        u64 step;
+        if (__builtin_mul_overflow(missed + 1, timer->period_ns, &step))
+            step = UINT64_MAX;
+        timer->deadline_ns = saturating_add(timer->deadline_ns, step);
+        insert_sorted(*timer);
+    } else {
+        timer->armed = false;
+        --m_count;
     }
-
-    m_running = false;
-    return fired;
+    // Re-armed before the callback so that it can cancel or re-add itself.
+    m_running_timer = timer;
+    return timer;
 }
 
 u64 TimerQueue::next_deadline() const

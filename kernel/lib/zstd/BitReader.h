@@ -52,6 +52,72 @@ private:
     u64 m_position { 0 };
 };
 
+// The hot-loop variant of BackwardBitReader for sequences: a 64-bit container refilled by
+// reload(), so a read is two shifts. Between reloads at most 57 bits may be read. Reads past the
+// start of the stream yield unspecified (but harmless) bits; overflowed() then says so, and the
+// caller must check it before using what it read.
+class FastBackwardBitReader {
+public:
+    ErrorOr<void> init(ReadonlyBytes data)
+    {
+        m_start = data.data();
+        usize size = data.size();
+        if (size == 0 || data[size - 1] == 0)
+            return EBADMSG;
+        u32 marker_gap = 8 - (31 - __builtin_clz(data[size - 1])); // the marker and the zeros above it
+        if (size >= 8) {
+            m_ptr = m_start + size - 8;
+            __builtin_memcpy(&m_container, m_ptr, 8);
+            m_consumed = marker_gap;
+        } else {
+            m_ptr = m_start;
+            m_container = 0;
+            for (usize i = 0; i < size; ++i)
+                m_container |= static_cast<u64>(m_start[i]) << (8 * i);
+            // The data sits in the low bytes; the empty high bytes count as consumed.
+            m_consumed = marker_gap + static_cast<u32>(8 - size) * 8;
+        }
+        return {};
+    }
+
+    // n <= 56. A 0-bit read is 0.
+    u64 read(u32 n)
+    {
+        u64 value = ((m_container << (m_consumed & 63)) >> 1) >> (63 - n);
+        m_consumed += n;
+        return value;
+    }
+
+    // Moves the container back over whole consumed bytes, as far as the stream allows.
+    void reload()
+    {
+        if (m_consumed > 64) [[unlikely]]
+            return;
+        usize bytes = m_consumed >> 3;
+        usize room = static_cast<usize>(m_ptr - m_start);
+        if (bytes > room) [[unlikely]] {
+            // Near the start: the container already holds the first byte (or the stream is
+            // shorter than 8 bytes and there is nothing to load).
+            bytes = room;
+            if (bytes == 0)
+                return;
+        }
+        m_ptr -= bytes;
+        m_consumed -= static_cast<u32>(bytes * 8);
+        __builtin_memcpy(&m_container, m_ptr, 8);
+    }
+
+    bool overflowed() const { return m_consumed > 64; }
+    bool is_exhausted() const { return m_ptr == m_start && m_consumed == 64; }
+    i64 bits_remaining() const { return static_cast<i64>(m_ptr - m_start) * 8 + 64 - static_cast<i64>(m_consumed); }
+
+private:
+    const u8* m_start { nullptr };
+    const u8* m_ptr { nullptr };
+    u64 m_container { 0 };
+    u32 m_consumed { 0 };
+};
+
 class BackwardBitReader {
 public:
     // Fails if the stream is empty or its last byte lacks the end marker.
@@ -90,6 +156,8 @@ public:
         return available << (-start);
     }
     void consume(u32 n) { m_position -= n; }
+    // For a faster reader that took over part of the stream: continue where it stopped.
+    void set_bits_remaining(i64 bits) { m_position = bits; }
     u64 read(u32 n)
     {
         u64 value = peek(n);

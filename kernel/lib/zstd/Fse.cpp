@@ -8,14 +8,14 @@ u32 highest_bit(u32 value) { return 31 - __builtin_clz(value); }
 
 }
 
-ErrorOr<usize> FseTable::read(ReadonlyBytes data, u32 max_symbol, u32 max_log, const char* what, ZstdError& error)
+ErrorOr<usize> FseTable::read(ReadonlyBytes data, u32 max_symbol, u32 max_log)
 {
     if (data.size() == 0)
-        return error.fail(EBADMSG, "zstd: FSE table description for ", what, " is empty");
+        return Error::with_message(EBADMSG, "zstd: FSE table description is empty");
     ForwardBitReader reader(data);
     u32 accuracy_log = reader.read(4) + 5;
     if (accuracy_log > max_log)
-        return error.fail(EBADMSG, "zstd: FSE table log ", accuracy_log, " exceeds the maximum ", max_log, " for ", what);
+        return Error::with_message(EBADMSG, "zstd: FSE table log exceeds the maximum");
 
     i16 counts[max_symbols];
     i32 remaining = (1 << accuracy_log) + 1;
@@ -38,7 +38,7 @@ ErrorOr<usize> FseTable::read(ReadonlyBytes data, u32 max_symbol, u32 max_log, c
         count -= 1;
         remaining -= count < 0 ? -count : count;
         if (remaining < 1)
-            return error.fail(EBADMSG, "zstd: FSE probabilities for ", what, " add up to more than the table size");
+            return Error::with_message(EBADMSG, "zstd: FSE probabilities add up to more than the table size");
         counts[symbol++] = static_cast<i16>(count);
         if (count == 0) {
             // A zero is followed by 2-bit repeat flags: each gives that many more zeros, and 3 means
@@ -46,13 +46,13 @@ ErrorOr<usize> FseTable::read(ReadonlyBytes data, u32 max_symbol, u32 max_log, c
             for (;;) {
                 u32 repeat = reader.read(2);
                 if (symbol + repeat > max_symbol + 1)
-                    return error.fail(EBADMSG, "zstd: FSE zero-probability run passes the last symbol for ", what);
+                    return Error::with_message(EBADMSG, "zstd: FSE zero-probability run passes the last symbol");
                 for (u32 i = 0; i < repeat; ++i)
                     counts[symbol++] = 0;
                 if (repeat != 3)
                     break;
                 if (reader.overran())
-                    return error.fail(EBADMSG, "zstd: FSE table description for ", what, " is truncated");
+                    return Error::with_message(EBADMSG, "zstd: FSE table description is truncated");
             }
         }
         while (remaining < threshold) {
@@ -60,26 +60,26 @@ ErrorOr<usize> FseTable::read(ReadonlyBytes data, u32 max_symbol, u32 max_log, c
             threshold >>= 1;
         }
         if (reader.overran())
-            return error.fail(EBADMSG, "zstd: FSE table description for ", what, " is truncated");
+            return Error::with_message(EBADMSG, "zstd: FSE table description is truncated");
     }
     if (remaining != 1)
-        return error.fail(EBADMSG, "zstd: FSE probabilities for ", what, " do not add up to the table size");
+        return Error::with_message(EBADMSG, "zstd: FSE probabilities do not add up to the table size");
     if (reader.overran())
-        return error.fail(EBADMSG, "zstd: FSE table description for ", what, " is truncated");
-    TRY(build(counts, symbol, accuracy_log, what, error));
+        return Error::with_message(EBADMSG, "zstd: FSE table description is truncated");
+    TRY(build(counts, symbol, accuracy_log));
     return static_cast<usize>(reader.bytes_consumed());
 }
 
-ErrorOr<void> FseTable::build(const i16* counts, u32 symbol_count, u32 accuracy_log, const char* what, ZstdError& error)
+ErrorOr<void> FseTable::build(const i16* counts, u32 symbol_count, u32 accuracy_log)
 {
     if (accuracy_log > max_accuracy_log || symbol_count > max_symbols || symbol_count == 0)
-        return error.fail(EBADMSG, "zstd: bad FSE table shape for ", what);
+        return Error::with_message(EBADMSG, "zstd: bad FSE table shape");
     u32 size = 1u << accuracy_log;
     u32 total = 0;
     for (u32 s = 0; s < symbol_count; ++s)
         total += counts[s] < 0 ? 1u : static_cast<u32>(counts[s]);
     if (total != size)
-        return error.fail(EBADMSG, "zstd: FSE probabilities for ", what, " do not add up to the table size");
+        return Error::with_message(EBADMSG, "zstd: FSE probabilities do not add up to the table size");
 
     // Section 4.1.1: "less than 1" symbols take the last cells, one each, then the others are
     // spread with a fixed step that skips those cells.
@@ -105,7 +105,7 @@ ErrorOr<void> FseTable::build(const i16* counts, u32 symbol_count, u32 accuracy_
         }
     }
     if (position != 0)
-        return error.fail(EBADMSG, "zstd: FSE table for ", what, " does not fill evenly");
+        return Error::with_message(EBADMSG, "zstd: FSE table does not fill evenly");
 
     // Each cell's state count decides how many bits the next state needs and where it starts.
     for (u32 u = 0; u < size; ++u) {

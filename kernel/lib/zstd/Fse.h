@@ -3,15 +3,14 @@
 //
 // Interface:
 //   FseTable table;
-//   usize used = TRY(table.read(bytes, max_symbol, max_log, "literal lengths", error));
+//   usize used = TRY(table.read(bytes, max_symbol, max_log));
 //   table.build_rle(symbol);                     - a one-state table that always yields `symbol`
-//   table.build(counts, symbol_count, log, error) - from normalized counts (predefined tables)
+//   table.build(counts, symbol_count, log)      - from normalized counts (predefined tables)
 //   const FseEntry& e = table.entry(state);      - e.symbol; next state = e.base + read(e.nbits)
 //
 // A table never holds a symbol above the max_symbol it was read with, and every next state it
 // can produce (base + any nbits-bit value) is inside the table, so the decoding loops index it
 // without further checks.
-#include "ZstdError.h"
 #include <ktl/ErrorOr.h>
 #include <ktl/Span.h>
 #include <ktl/Types.h>
@@ -28,9 +27,9 @@ public:
     static constexpr u32 max_symbols = 256;
 
     // Reads a table description from the front of `data`; returns the bytes it used.
-    ErrorOr<usize> read(ReadonlyBytes data, u32 max_symbol, u32 max_log, const char* what, ZstdError& error);
+    ErrorOr<usize> read(ReadonlyBytes data, u32 max_symbol, u32 max_log);
     // counts[s] is the normalized probability of symbol s; -1 means "less than 1".
-    ErrorOr<void> build(const i16* counts, u32 symbol_count, u32 accuracy_log, const char* what, ZstdError& error);
+    ErrorOr<void> build(const i16* counts, u32 symbol_count, u32 accuracy_log);
     void build_rle(u8 symbol);
 
     u32 accuracy_log() const { return m_accuracy_log; }

@@ -2,6 +2,7 @@
 #include "ZstdDecoder.h"
 #include "BitReader.h"
 #include "XxHash64.h"
+#include "ZstdBufferOutput.h"
 
 namespace {
 
@@ -46,7 +47,6 @@ constexpr i16 predefined_offsets[29] = {
     1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1
 };
 
-constexpr const char* table_names[3] = { "literal lengths", "offsets", "match lengths" };
 constexpr u32 table_max_symbol[3] = { 35, 31, 52 };
 constexpr u32 table_max_log[3] = { 9, 8, 9 };
 
@@ -66,7 +66,51 @@ inline u64 load_le64(const u8* p, usize bytes)
     return value;
 }
 
-inline void copy16(u8* to, const u8* from) { __builtin_memcpy(to, from, 16); }
+inline void copy8(u8* to, const u8* from) { __builtin_memcpy(to, from, 8); }
+inline void copy16(u8* to, const u8* from)
+{
+    copy8(to, from);
+    copy8(to + 8, from + 8);
+}
+
+// A copy of any length that never calls memcpy: the kernel's memcpy is `rep movsb`, which QEMU's
+// TCG runs one byte per iteration, and most copies here are a few dozen bytes. Exact: writes
+// nothing past to + length.
+inline void copy_bytes(u8* to, const u8* from, usize length)
+{
+#ifdef HOMEOS_HOST
+    // On the host, libc's memcpy is the faster choice for a long run (a raw block).
+    if (length >= 256) {
+        __builtin_memcpy(to, from, length);
+        return;
+    }
+#endif
+    while (length >= 16) {
+        copy16(to, from);
+        to += 16;
+        from += 16;
+        length -= 16;
+    }
+    if (length >= 8) {
+        copy8(to, from);
+        copy8(to + length - 8, from + length - 8);
+        return;
+    }
+    for (usize i = 0; i < length; ++i)
+        to[i] = from[i];
+}
+
+inline void fill_bytes(u8* to, u8 value, usize length)
+{
+    u64 pattern = 0x0101010101010101ull * value;
+    while (length >= 8) {
+        __builtin_memcpy(to, &pattern, 8);
+        to += 8;
+        length -= 8;
+    }
+    for (usize i = 0; i < length; ++i)
+        to[i] = value;
+}
 
 // Copies in 16-byte strides and may write up to 15 bytes past to + length; the caller has
 // checked that both sides have that much room. Source and destination may overlap only if the
@@ -81,50 +125,101 @@ inline void wild_copy(u8* to, const u8* from, usize length)
     } while (to < end);
 }
 
-// A match whose source overlaps its destination repeats the last `offset` bytes. Copy one
-// period, then double the copied run, so a long run costs O(log n) copies.
+// A match whose source overlaps its destination (offset < 16) repeats the last `offset` bytes.
+// For a period under 8, the first 8 bytes are built so that the source then runs a multiple of
+// the period and at least 8 bytes behind; the rest goes in 8-byte steps. May write up to 15
+// bytes past op + length (the caller has checked the room). After libzstd's ZSTD_overlapCopy8.
+inline void wild_copy_short_offset(u8* op, usize offset, usize length)
+{
+    const u8* match = op - offset;
+    u8* const end = op + length;
+    if (offset < 8) {
+        static constexpr u8 added[8] = { 0, 1, 2, 1, 4, 4, 4, 4 };
+        static constexpr u8 subtracted[8] = { 8, 8, 8, 7, 8, 9, 10, 11 };
+        op[0] = match[0];
+        op[1] = match[1];
+        op[2] = match[2];
+        op[3] = match[3];
+        match += added[offset];
+        __builtin_memcpy(op + 4, match, 4);
+        match -= subtracted[offset];
+    } else {
+        copy8(op, match);
+    }
+    match += 8;
+    op += 8;
+    while (op < end) {
+        copy8(op, match);
+        op += 8;
+        match += 8;
+    }
+}
+
+// The exact, slow path for overlapping matches near the end of the output: repeats the last
+// `offset` bytes, writing exactly `length` bytes.
 inline void copy_overlapping_match(u8* op, usize offset, usize length)
 {
     const u8* match = op - offset;
     if (offset >= length) {
-        __builtin_memcpy(op, match, length);
+        copy_bytes(op, match, length);
         return;
     }
-    if (length <= 32) {
-        for (usize i = 0; i < length; ++i)
+    if (offset >= 8) {
+        // Non-overlapping 8-byte steps: each reads bytes already written.
+        usize i = 0;
+        for (; i + 8 <= length; i += 8)
+            copy8(op + i, match + i);
+        for (; i < length; ++i)
             op[i] = match[i];
         return;
     }
-    __builtin_memcpy(op, match, offset);
-    usize done = offset;
-    while (done < length) {
-        usize chunk = length - done < done ? length - done : done;
-        __builtin_memcpy(op + done, op, chunk);
-        done += chunk;
-    }
+    for (usize i = 0; i < length; ++i)
+        op[i] = match[i];
 }
 
 }
 
 ZstdDecoder::ZstdDecoder()
 {
-    MUST(m_predefined[LiteralLengths].build(predefined_literal_lengths, 36, 6, table_names[0], m_error));
-    MUST(m_predefined[Offsets].build(predefined_offsets, 29, 5, table_names[1], m_error));
-    MUST(m_predefined[MatchLengths].build(predefined_match_lengths, 53, 6, table_names[2], m_error));
-    m_error.clear();
+    MUST(m_predefined[LiteralLengths].build(predefined_literal_lengths, 36, 6));
+    MUST(m_predefined[Offsets].build(predefined_offsets, 29, 5));
+    MUST(m_predefined[MatchLengths].build(predefined_match_lengths, 53, 6));
+    for (int kind = 0; kind < 3; ++kind)
+        build_sequence_table(static_cast<TableKind>(kind), m_predefined[kind], m_predefined_sequences[kind]);
 }
 
-ErrorOr<ZstdDecoder::FrameHeader> ZstdDecoder::parse_frame_header(ReadonlyBytes frame, ZstdError& error)
+void ZstdDecoder::build_sequence_table(TableKind kind, const FseTable& table, SequenceEntry* out)
+{
+    u32 size = 1u << table.accuracy_log();
+    for (u32 state = 0; state < size; ++state) {
+        const FseEntry& e = table.entry(state);
+        u32 code = e.symbol;
+        u64 base, extra;
+        if (kind == LiteralLengths) {
+            base = literal_length_base[code];
+            extra = literal_length_bits[code];
+        } else if (kind == MatchLengths) {
+            base = match_length_base[code];
+            extra = match_length_bits[code];
+        } else {
+            base = u64(1) << code;
+            extra = code;
+        }
+        out[state] = base | (u64(e.base) << 32) | (u64(e.nbits) << 48) | (extra << 56);
+    }
+}
+
+ErrorOr<ZstdDecoder::FrameHeader> ZstdDecoder::parse_frame_header(ReadonlyBytes frame)
 {
     if (frame.size() < 5)
-        return error.fail(EBADMSG, "zstd: frame header is truncated");
+        return Error::with_message(EBADMSG, "zstd: frame header is truncated");
     u8 descriptor = frame[4];
     u32 content_size_flag = descriptor >> 6;
     bool single_segment = (descriptor >> 5) & 1;
     bool reserved = (descriptor >> 3) & 1;
     u32 dictionary_flag = descriptor & 3;
     if (reserved)
-        return error.fail(EBADMSG, "zstd: reserved bit set in the frame header descriptor");
+        return Error::with_message(EBADMSG, "zstd: reserved bit set in the frame header descriptor");
 
     static constexpr usize dictionary_id_sizes[4] = { 0, 1, 2, 4 };
     usize content_size_bytes = content_size_flag == 0 ? (single_segment ? 1 : 0) : (usize(1) << content_size_flag);
@@ -132,7 +227,7 @@ ErrorOr<ZstdDecoder::FrameHeader> ZstdDecoder::parse_frame_header(ReadonlyBytes 
     FrameHeader header;
     header.header_size = 5 + (single_segment ? 0 : 1) + dictionary_bytes + content_size_bytes;
     if (frame.size() < header.header_size)
-        return error.fail(EBADMSG, "zstd: frame header is truncated");
+        return Error::with_message(EBADMSG, "zstd: frame header is truncated");
     header.has_checksum = (descriptor >> 2) & 1;
 
     usize position = 5;
@@ -140,18 +235,18 @@ ErrorOr<ZstdDecoder::FrameHeader> ZstdDecoder::parse_frame_header(ReadonlyBytes 
         u8 window = frame[position++];
         u32 window_log = 10 + (window >> 3);
         if (window_log > max_window_log)
-            return error.fail(EOVERFLOW, "zstd: window log ", window_log, " exceeds the maximum ", max_window_log);
+            return Error::with_message(EOVERFLOW, "zstd: the frame's window log exceeds the maximum of 31");
         u64 base = u64(1) << window_log;
+        // NOTE: a log of 31 with a mantissa means up to 3.75 GiB. The size itself costs nothing
+        // here (the window is the flat output), so only the log is limited, as libzstd does.
         header.window_size = base + (base >> 3) * (window & 7);
-        if (header.window_size > (u64(1) << max_window_log))
-            return error.fail(EOVERFLOW, "zstd: window size ", header.window_size, " exceeds the maximum ", u64(1) << max_window_log);
     }
     if (dictionary_bytes) {
         u32 dictionary_id = load_le(frame.data() + position, dictionary_bytes);
         position += dictionary_bytes;
         // An ID of zero names no dictionary.
         if (dictionary_id != 0)
-            return error.fail(ENOTSUP, "zstd: frame needs dictionary ", dictionary_id, "; dictionaries are not supported");
+            return Error::with_message(ENOTSUP, "zstd: the frame needs a dictionary; dictionaries are not supported");
     }
     if (content_size_bytes) {
         header.content_size = load_le64(frame.data() + position, content_size_bytes);
@@ -164,98 +259,120 @@ ErrorOr<ZstdDecoder::FrameHeader> ZstdDecoder::parse_frame_header(ReadonlyBytes 
     return header;
 }
 
-ErrorOr<usize> ZstdDecoder::measure_frame(ReadonlyBytes frame, const FrameHeader& header, ZstdError& error)
+ErrorOr<usize> ZstdDecoder::measure_frame(ReadonlyBytes frame, const FrameHeader& header)
 {
     usize position = header.header_size;
     for (;;) {
         if (frame.size() - position < 3)
-            return error.fail(EBADMSG, "zstd: block header is truncated");
+            return Error::with_message(EBADMSG, "zstd: block header is truncated");
         u32 block_header = load_le(frame.data() + position, 3);
         position += 3;
         u32 type = (block_header >> 1) & 3;
         usize size = block_header >> 3;
         if (type == 3)
-            return error.fail(EBADMSG, "zstd: reserved block type");
+            return Error::with_message(EBADMSG, "zstd: reserved block type");
         usize stored = type == 1 ? 1 : size;
         if (frame.size() - position < stored)
-            return error.fail(EBADMSG, "zstd: block is truncated");
+            return Error::with_message(EBADMSG, "zstd: block is truncated");
         position += stored;
         if (block_header & 1)
             break;
     }
     if (header.has_checksum) {
         if (frame.size() - position < 4)
-            return error.fail(EBADMSG, "zstd: content checksum is truncated");
+            return Error::with_message(EBADMSG, "zstd: content checksum is truncated");
         position += 4;
     }
     return position;
 }
 
+ErrorOr<usize> ZstdDecoder::skippable_frame_size(ReadonlyBytes input)
+{
+    if (input.size() < 8)
+        return Error::with_message(EBADMSG, "zstd: skippable frame header is truncated");
+    u32 size = load_le(input.data() + 4, 4);
+    if (input.size() - 8 < size)
+        return Error::with_message(EBADMSG, "zstd: skippable frame is truncated");
+    return 8 + static_cast<usize>(size);
+}
+
+bool ZstdDecoder::starts_with_frame(ReadonlyBytes input)
+{
+    usize position = 0;
+    while (input.size() - position >= 4) {
+        u32 magic = load_le(input.data() + position, 4);
+        if (magic == frame_magic)
+            return true;
+        if ((magic & 0xFFFFFFF0u) != skippable_magic)
+            return false;
+        auto size = skippable_frame_size(input.slice(position));
+        if (size.is_error())
+            return false;
+        position += size.value();
+    }
+    return false;
+}
+
 ErrorOr<u64> ZstdDecoder::content_size(ReadonlyBytes input)
 {
-    ZstdError error;
     u64 total = 0;
     usize position = 0;
     while (position < input.size()) {
         ReadonlyBytes rest = input.slice(position);
         if (rest.size() < 4)
-            return EBADMSG;
+            return Error::with_message(EBADMSG, "zstd: trailing bytes are not a frame");
         u32 magic = load_le(rest.data(), 4);
         if ((magic & 0xFFFFFFF0u) == skippable_magic) {
-            if (rest.size() < 8)
-                return EBADMSG;
-            u32 size = load_le(rest.data() + 4, 4);
-            if (rest.size() - 8 < size)
-                return EBADMSG;
-            position += 8 + static_cast<usize>(size);
+            position += TRY(skippable_frame_size(rest));
             continue;
         }
         if (magic != frame_magic)
-            return EBADMSG;
-        FrameHeader header = TRY(parse_frame_header(rest, error));
+            return Error::with_message(EBADMSG, "zstd: bad frame magic");
+        FrameHeader header = TRY(parse_frame_header(rest));
         if (!header.has_content_size)
-            return ENODATA;
+            return Error::with_message(ENODATA, "zstd: a frame does not declare its content size");
         if (add_overflows(total, header.content_size, &total))
-            return EOVERFLOW;
-        position += TRY(measure_frame(rest, header, error));
+            return Error::with_message(EOVERFLOW, "zstd: the frames' content sizes overflow 64 bits");
+        position += TRY(measure_frame(rest, header));
     }
     return total;
 }
 
 ErrorOr<usize> ZstdDecoder::decompress(ReadonlyBytes input, Bytes output)
 {
-    m_error.clear();
+    ZstdBufferOutput fixed(output);
+    return decompress(input, fixed);
+}
+
+ErrorOr<usize> ZstdDecoder::decompress(ReadonlyBytes input, ZstdOutput& output)
+{
+    m_output = &output;
     usize out_position = 0;
     usize position = 0;
     while (position < input.size()) {
         ReadonlyBytes rest = input.slice(position);
         if (rest.size() < 4)
-            return m_error.fail(EBADMSG, "zstd: ", rest.size(), " trailing bytes are not a frame");
+            return Error::with_message(EBADMSG, "zstd: trailing bytes are not a frame");
         u32 magic = load_le(rest.data(), 4);
         if ((magic & 0xFFFFFFF0u) == skippable_magic) {
-            if (rest.size() < 8)
-                return m_error.fail(EBADMSG, "zstd: skippable frame header is truncated");
-            u32 size = load_le(rest.data() + 4, 4);
-            if (rest.size() - 8 < size)
-                return m_error.fail(EBADMSG, "zstd: skippable frame of ", size, " bytes is truncated");
-            position += 8 + static_cast<usize>(size);
+            position += TRY(skippable_frame_size(rest));
             continue;
         }
         if (magic != frame_magic)
-            return m_error.fail(EBADMSG, "zstd: bad frame magic ", magic, " at input offset ", position);
+            return Error::with_message(EBADMSG, "zstd: bad frame magic");
         position += TRY(decode_frame(rest, output, out_position));
     }
     return out_position;
 }
 
-ErrorOr<usize> ZstdDecoder::decode_frame(ReadonlyBytes frame, Bytes output, usize& out_position)
+ErrorOr<usize> ZstdDecoder::decode_frame(ReadonlyBytes frame, ZstdOutput& sink, usize& out_position)
 {
-    FrameHeader header = TRY(parse_frame_header(frame, m_error));
+    FrameHeader header = TRY(parse_frame_header(frame));
     usize frame_start = out_position;
-    usize space = output.size() - out_position;
-    if (header.has_content_size && header.content_size > space)
-        return m_error.fail(ENOSPC, "zstd: frame declares ", header.content_size, " bytes but the output has room for ", space);
     usize block_limit = header.window_size < max_block_size ? static_cast<usize>(header.window_size) : max_block_size;
+    // Refuse up front what can never fit, so a huge declared size is one clear error.
+    if (header.has_content_size && (out_position > sink.limit() || header.content_size > sink.limit() - out_position))
+        return sink.full_error();
 
     m_repeat_offsets[0] = 1;
     m_repeat_offsets[1] = 4;
@@ -266,30 +383,41 @@ ErrorOr<usize> ZstdDecoder::decode_frame(ReadonlyBytes frame, Bytes output, usiz
     usize position = header.header_size;
     for (;;) {
         if (frame.size() - position < 3)
-            return m_error.fail(EBADMSG, "zstd: block header is truncated");
+            return Error::with_message(EBADMSG, "zstd: block header is truncated");
         u32 block_header = load_le(frame.data() + position, 3);
         position += 3;
         bool last = block_header & 1;
         u32 type = (block_header >> 1) & 3;
         usize size = block_header >> 3;
         if (type == 3)
-            return m_error.fail(EBADMSG, "zstd: reserved block type");
+            return Error::with_message(EBADMSG, "zstd: reserved block type");
         if (size > block_limit)
-            return m_error.fail(EBADMSG, "zstd: block size ", size, " exceeds the maximum ", block_limit);
+            return Error::with_message(EBADMSG, "zstd: block size exceeds the frame's block maximum");
         usize stored = type == 1 ? 1 : size;
         if (frame.size() - position < stored)
-            return m_error.fail(EBADMSG, "zstd: block of ", stored, " bytes is truncated");
+            return Error::with_message(EBADMSG, "zstd: block is truncated");
         ReadonlyBytes block = frame.slice(position, stored);
         position += stored;
+
+        // A block adds at most block_limit bytes, and never more than the frame declares.
+        usize wanted = type == 2 ? block_limit : size;
+        if (header.has_content_size) {
+            u64 left = header.content_size - (out_position - frame_start);
+            if (header.content_size < out_position - frame_start)
+                left = 0;
+            if (left < wanted)
+                wanted = static_cast<usize>(left);
+        }
+        Bytes output = TRY(sink.reserve(out_position, wanted + output_slack));
         if (type == 2) {
             TRY(decode_compressed_block(block, output, frame_start, out_position, block_limit));
         } else {
             if (output.size() - out_position < size)
-                return m_error.fail(ENOSPC, "zstd: output buffer of ", output.size(), " bytes is too small");
+                return sink.full_error();
             if (type == 0)
-                __builtin_memcpy(output.data() + out_position, block.data(), size);
+                copy_bytes(output.data() + out_position, block.data(), size);
             else
-                __builtin_memset(output.data() + out_position, block[0], size);
+                fill_bytes(output.data() + out_position, block[0], size);
             out_position += size;
         }
         if (last)
@@ -298,14 +426,15 @@ ErrorOr<usize> ZstdDecoder::decode_frame(ReadonlyBytes frame, Bytes output, usiz
 
     usize produced = out_position - frame_start;
     if (header.has_content_size && produced != header.content_size)
-        return m_error.fail(EBADMSG, "zstd: frame declares ", header.content_size, " bytes but decodes to ", produced);
+        return Error::with_message(EBADMSG, "zstd: the frame decodes to a size other than it declares");
     if (header.has_checksum) {
         if (frame.size() - position < 4)
-            return m_error.fail(EBADMSG, "zstd: content checksum is truncated");
+            return Error::with_message(EBADMSG, "zstd: content checksum is truncated");
         u32 stored = load_le(frame.data() + position, 4);
+        Bytes output = TRY(sink.reserve(out_position, 0));
         u32 computed = static_cast<u32>(XxHash64::digest(ReadonlyBytes(output.data() + frame_start, produced)));
         if (stored != computed)
-            return m_error.fail(EBADMSG, "zstd: content checksum mismatch: frame says ", stored, ", data hashes to ", computed);
+            return Error::with_message(EBADMSG, "zstd: content checksum mismatch");
         position += 4;
     }
     return position;
@@ -314,7 +443,7 @@ ErrorOr<usize> ZstdDecoder::decode_frame(ReadonlyBytes frame, Bytes output, usiz
 ErrorOr<usize> ZstdDecoder::decode_literals(ReadonlyBytes block)
 {
     if (block.size() == 0)
-        return m_error.fail(EBADMSG, "zstd: literals section is missing");
+        return Error::with_message(EBADMSG, "zstd: literals section is missing");
     const u8* p = block.data();
     u32 type = p[0] & 3;
     u32 size_format = (p[0] >> 2) & 3;
@@ -324,25 +453,25 @@ ErrorOr<usize> ZstdDecoder::decode_literals(ReadonlyBytes block)
         // Size_Format 00 and 10 use one byte (5-bit size), 01 two and 11 three.
         usize header_size = size_format == 1 ? 2 : size_format == 3 ? 3 : 1;
         if (block.size() < header_size)
-            return m_error.fail(EBADMSG, "zstd: literals header is truncated");
+            return Error::with_message(EBADMSG, "zstd: literals header is truncated");
         usize count;
         if (header_size == 1)
             count = p[0] >> 3;
         else
             count = load_le(p, header_size) >> 4;
         if (count > max_block_size)
-            return m_error.fail(EBADMSG, "zstd: ", count, " literals exceed the block maximum");
+            return Error::with_message(EBADMSG, "zstd: literals exceed the block maximum");
         if (type == 0) {
             if (block.size() - header_size < count)
-                return m_error.fail(EBADMSG, "zstd: raw literals are truncated");
+                return Error::with_message(EBADMSG, "zstd: raw literals are truncated");
             m_literals = p + header_size;
             m_literal_count = count;
             m_literals_readable_end = block.data() + block.size();
             return header_size + count;
         }
         if (block.size() - header_size < 1)
-            return m_error.fail(EBADMSG, "zstd: RLE literals are truncated");
-        __builtin_memset(m_literal_buffer, p[header_size], count);
+            return Error::with_message(EBADMSG, "zstd: RLE literals are truncated");
+        fill_bytes(m_literal_buffer, p[header_size], count);
         m_literals = m_literal_buffer;
         m_literal_count = count;
         m_literals_readable_end = m_literal_buffer + sizeof m_literal_buffer;
@@ -354,28 +483,28 @@ ErrorOr<usize> ZstdDecoder::decode_literals(ReadonlyBytes block)
     static constexpr u32 size_bits[4] = { 10, 10, 14, 18 };
     usize header_size = header_sizes[size_format];
     if (block.size() < header_size)
-        return m_error.fail(EBADMSG, "zstd: literals header is truncated");
+        return Error::with_message(EBADMSG, "zstd: literals header is truncated");
     u64 value = load_le64(p, header_size);
     u32 bits = size_bits[size_format];
     usize count = static_cast<usize>((value >> 4) & ((u64(1) << bits) - 1));
     usize compressed = static_cast<usize>((value >> (4 + bits)) & ((u64(1) << bits) - 1));
     if (count > max_block_size)
-        return m_error.fail(EBADMSG, "zstd: ", count, " literals exceed the block maximum");
+        return Error::with_message(EBADMSG, "zstd: literals exceed the block maximum");
     if (block.size() - header_size < compressed)
-        return m_error.fail(EBADMSG, "zstd: compressed literals are truncated");
+        return Error::with_message(EBADMSG, "zstd: compressed literals are truncated");
     ReadonlyBytes data = block.slice(header_size, compressed);
     if (type == 2) {
         m_huffman_valid = false;
-        usize used = TRY(m_huffman.read(data, m_weights_table, m_error));
+        usize used = TRY(m_huffman.read(data, m_weights_table));
         m_huffman_valid = true;
         data = data.slice(used);
     } else if (!m_huffman_valid) {
-        return m_error.fail(EBADMSG, "zstd: treeless literals without a previous Huffman table");
+        return Error::with_message(EBADMSG, "zstd: treeless literals without a previous Huffman table");
     }
     if (size_format == 0)
-        TRY(m_huffman.decode_one_stream(data, m_literal_buffer, count, m_error));
+        TRY(m_huffman.decode_one_stream(data, m_literal_buffer, count));
     else
-        TRY(m_huffman.decode_four_streams(data, m_literal_buffer, count, m_error));
+        TRY(m_huffman.decode_four_streams(data, m_literal_buffer, count));
     m_literals = m_literal_buffer;
     m_literal_count = count;
     m_literals_readable_end = m_literal_buffer + sizeof m_literal_buffer;
@@ -387,24 +516,29 @@ ErrorOr<usize> ZstdDecoder::read_table(TableKind kind, u32 mode, ReadonlyBytes d
     switch (mode) {
     case 0: // Predefined_Mode
         m_active[kind] = &m_predefined[kind];
+        m_active_sequences[kind] = m_predefined_sequences[kind];
         return static_cast<usize>(0);
     case 1: // RLE_Mode
         if (data.size() < 1)
-            return m_error.fail(EBADMSG, "zstd: RLE table for ", table_names[kind], " is truncated");
+            return Error::with_message(EBADMSG, "zstd: RLE sequence table is truncated");
         if (data[0] > table_max_symbol[kind])
-            return m_error.fail(EBADMSG, "zstd: RLE symbol ", data[0], " exceeds the maximum ", table_max_symbol[kind], " for ", table_names[kind]);
+            return Error::with_message(EBADMSG, "zstd: RLE sequence table symbol exceeds the maximum");
         m_tables[kind].build_rle(data[0]);
         m_active[kind] = &m_tables[kind];
+        build_sequence_table(kind, m_tables[kind], m_sequence_tables[kind]);
+        m_active_sequences[kind] = m_sequence_tables[kind];
         return static_cast<usize>(1);
     case 2: { // FSE_Compressed_Mode
         m_active[kind] = nullptr;
-        usize used = TRY(m_tables[kind].read(data, table_max_symbol[kind], table_max_log[kind], table_names[kind], m_error));
+        usize used = TRY(m_tables[kind].read(data, table_max_symbol[kind], table_max_log[kind]));
         m_active[kind] = &m_tables[kind];
+        build_sequence_table(kind, m_tables[kind], m_sequence_tables[kind]);
+        m_active_sequences[kind] = m_sequence_tables[kind];
         return used;
     }
     default: // Repeat_Mode
         if (!m_active[kind])
-            return m_error.fail(EBADMSG, "zstd: repeat mode for ", table_names[kind], " without a previous table");
+            return Error::with_message(EBADMSG, "zstd: repeat mode for a sequence table without a previous table");
         return static_cast<usize>(0);
     }
 }
@@ -414,7 +548,7 @@ ErrorOr<void> ZstdDecoder::decode_compressed_block(ReadonlyBytes block, Bytes ou
     usize used = TRY(decode_literals(block));
     ReadonlyBytes rest = block.slice(used);
     if (rest.size() == 0)
-        return m_error.fail(EBADMSG, "zstd: sequences section is missing");
+        return Error::with_message(EBADMSG, "zstd: sequences section is missing");
     const u8* p = rest.data();
     u32 sequence_count;
     usize position;
@@ -423,12 +557,12 @@ ErrorOr<void> ZstdDecoder::decode_compressed_block(ReadonlyBytes block, Bytes ou
         position = 1;
     } else if (p[0] < 255) {
         if (rest.size() < 2)
-            return m_error.fail(EBADMSG, "zstd: sequences header is truncated");
+            return Error::with_message(EBADMSG, "zstd: sequences header is truncated");
         sequence_count = ((p[0] - 128u) << 8) + p[1];
         position = 2;
     } else {
         if (rest.size() < 3)
-            return m_error.fail(EBADMSG, "zstd: sequences header is truncated");
+            return Error::with_message(EBADMSG, "zstd: sequences header is truncated");
         sequence_count = p[1] + (static_cast<u32>(p[2]) << 8) + 0x7F00;
         position = 3;
     }
@@ -436,36 +570,37 @@ ErrorOr<void> ZstdDecoder::decode_compressed_block(ReadonlyBytes block, Bytes ou
     usize block_start = out_position;
     if (sequence_count == 0) {
         if (position != rest.size())
-            return m_error.fail(EBADMSG, "zstd: ", rest.size() - position, " stray bytes after an empty sequences section");
+            return Error::with_message(EBADMSG, "zstd: stray bytes after an empty sequences section");
         if (output.size() - out_position < m_literal_count)
-            return m_error.fail(ENOSPC, "zstd: output buffer of ", output.size(), " bytes is too small");
-        __builtin_memcpy(output.data() + out_position, m_literals, m_literal_count);
+            return m_output->full_error();
+        copy_bytes(output.data() + out_position, m_literals, m_literal_count);
         out_position += m_literal_count;
     } else {
         if (rest.size() - position < 1)
-            return m_error.fail(EBADMSG, "zstd: sequences header is truncated");
+            return Error::with_message(EBADMSG, "zstd: sequences header is truncated");
         u8 modes = p[position++];
         if (modes & 3)
-            return m_error.fail(EBADMSG, "zstd: reserved bits set in the sequences compression modes");
+            return Error::with_message(EBADMSG, "zstd: reserved bits set in the sequences compression modes");
         position += TRY(read_table(LiteralLengths, modes >> 6, rest.slice(position)));
         position += TRY(read_table(Offsets, (modes >> 4) & 3, rest.slice(position)));
         position += TRY(read_table(MatchLengths, (modes >> 2) & 3, rest.slice(position)));
         TRY(execute_sequences(rest.slice(position), sequence_count, output, frame_start, out_position));
     }
     if (out_position - block_start > block_limit)
-        return m_error.fail(EBADMSG, "zstd: block decodes to ", out_position - block_start, " bytes, over the maximum ", block_limit);
+        return Error::with_message(EBADMSG, "zstd: block decodes to more than the block maximum");
     return {};
 }
 
 ErrorOr<void> ZstdDecoder::execute_sequences(ReadonlyBytes stream, u32 sequence_count, Bytes output, usize frame_start, usize& out_position)
 {
-    BackwardBitReader reader;
+    FastBackwardBitReader reader;
     if (reader.init(stream).is_error())
-        return m_error.fail(EBADMSG, "zstd: sequence bitstream lacks its end marker");
+        return Error::with_message(EBADMSG, "zstd: sequence bitstream lacks its end marker");
 
-    const FseEntry* ll_table = m_active[LiteralLengths]->entries();
-    const FseEntry* of_table = m_active[Offsets]->entries();
-    const FseEntry* ml_table = m_active[MatchLengths]->entries();
+    const SequenceEntry* ll_table = m_active_sequences[LiteralLengths];
+    const SequenceEntry* of_table = m_active_sequences[Offsets];
+    const SequenceEntry* ml_table = m_active_sequences[MatchLengths];
+    // At most 9 + 8 + 9 bits, well inside one reload.
     u32 ll_state = static_cast<u32>(reader.read(m_active[LiteralLengths]->accuracy_log()));
     u32 of_state = static_cast<u32>(reader.read(m_active[Offsets]->accuracy_log()));
     u32 ml_state = static_cast<u32>(reader.read(m_active[MatchLengths]->accuracy_log()));
@@ -482,23 +617,29 @@ ErrorOr<void> ZstdDecoder::execute_sequences(ReadonlyBytes stream, u32 sequence_
     u64 rep2 = m_repeat_offsets[2];
 
     for (u32 i = 0; i < sequence_count; ++i) {
-        const FseEntry& ll_entry = ll_table[ll_state];
-        const FseEntry& of_entry = of_table[of_state];
-        const FseEntry& ml_entry = ml_table[ml_state];
-        // The tables hold no symbol above 35, 31 and 52, so these index and shift safely.
-        u32 of_code = of_entry.symbol;
-        u32 ml_code = ml_entry.symbol;
-        u32 ll_code = ll_entry.symbol;
-        u64 offset_value = (u64(1) << of_code) + reader.read(of_code);
-        usize match_length = match_length_base[ml_code] + static_cast<usize>(reader.read(match_length_bits[ml_code]));
-        usize literal_length = literal_length_base[ll_code] + static_cast<usize>(reader.read(literal_length_bits[ll_code]));
-        if (i + 1 < sequence_count) {
-            ll_state = ll_entry.base + static_cast<u32>(reader.read(ll_entry.nbits));
-            ml_state = ml_entry.base + static_cast<u32>(reader.read(ml_entry.nbits));
-            of_state = of_entry.base + static_cast<u32>(reader.read(of_entry.nbits));
+        // The tables were built from codes no larger than 35, 31 and 52, so the extra-bit counts
+        // are at most 16, 31 and 16, and every next state stays inside its table.
+        SequenceEntry ll = ll_table[ll_state];
+        SequenceEntry of = of_table[of_state];
+        SequenceEntry ml = ml_table[ml_state];
+        u32 of_extra = static_cast<u32>(of >> 56);
+        u32 ml_extra = static_cast<u32>(ml >> 56);
+        u32 ll_extra = static_cast<u32>(ll >> 56);
+        // Offset, match and literal length bits, then three states of at most 26 bits: after a
+        // reload (at most 7 bits used) that fits in 64 unless the extra bits exceed 31.
+        reader.reload();
+        u64 offset_value = static_cast<u32>(of) + reader.read(of_extra);
+        usize match_length = static_cast<u32>(ml) + static_cast<usize>(reader.read(ml_extra));
+        if (of_extra + ml_extra + ll_extra > 31) [[unlikely]]
+            reader.reload();
+        usize literal_length = static_cast<u32>(ll) + static_cast<usize>(reader.read(ll_extra));
+        if (i + 1 < sequence_count) [[likely]] {
+            ll_state = static_cast<u32>(ll >> 32 & 0xFFFF) + static_cast<u32>(reader.read(static_cast<u32>(ll >> 48 & 0xFF)));
+            ml_state = static_cast<u32>(ml >> 32 & 0xFFFF) + static_cast<u32>(reader.read(static_cast<u32>(ml >> 48 & 0xFF)));
+            of_state = static_cast<u32>(of >> 32 & 0xFFFF) + static_cast<u32>(reader.read(static_cast<u32>(of >> 48 & 0xFF)));
         }
         if (reader.overflowed()) [[unlikely]]
-            return m_error.fail(EBADMSG, "zstd: sequence bitstream is truncated at sequence ", i);
+            return Error::with_message(EBADMSG, "zstd: sequence bitstream is truncated");
 
         // Section 3.1.1.5: offset values 1-3 name the repeat offsets, shifted by one when the
         // sequence has no literals; larger values are a new offset plus 3.
@@ -525,36 +666,48 @@ ErrorOr<void> ZstdDecoder::execute_sequences(ReadonlyBytes stream, u32 sequence_
         }
 
         usize space = static_cast<usize>(out_end - op);
+        usize total = literal_length + match_length;
         if (literal_length > static_cast<usize>(literal_end - literal)) [[unlikely]]
-            return m_error.fail(EBADMSG, "zstd: sequence ", i, " takes ", literal_length, " literals but only ", static_cast<usize>(literal_end - literal), " remain");
-        if (literal_length + match_length > space) [[unlikely]]
-            return m_error.fail(ENOSPC, "zstd: output buffer of ", output.size(), " bytes is too small");
+            return Error::with_message(EBADMSG, "zstd: a sequence takes more literals than remain");
+        if (total > space) [[unlikely]]
+            return m_output->full_error();
+        // Offsets count back from the current position and may not leave the current frame.
         usize history = static_cast<usize>(op - frame_begin) + literal_length;
         if (offset == 0 || offset > history) [[unlikely]]
-            return m_error.fail(EBADMSG, "zstd: match offset ", offset, " reaches before the start of the frame (", history, " bytes decoded)");
+            return Error::with_message(EBADMSG, "zstd: match offset reaches before the start of the frame");
 
-        // Literals first, in 16-byte strides when both sides have slack.
-        if (static_cast<usize>(literal_safe_end - literal) >= literal_length + 16 && space >= literal_length + 16) [[likely]]
-            wild_copy(op, literal, literal_length);
-        else
-            __builtin_memcpy(op, literal, literal_length);
-        op += literal_length;
-        literal += literal_length;
-
-        // Then the match, which may overlap what it copies.
-        if (offset >= 16 && space - literal_length >= match_length + 16) [[likely]]
-            wild_copy(op, op - offset, match_length);
-        else
+        if (space - total >= 16 && static_cast<usize>(literal_safe_end - literal) >= literal_length + 16) [[likely]] {
+            // Room on every side: copy in 16-byte strides, the first 16 bytes unconditionally
+            // (most literal runs and matches are shorter than that).
+            copy16(op, literal);
+            if (literal_length > 16) [[unlikely]]
+                wild_copy(op + 16, literal + 16, literal_length - 16);
+            op += literal_length;
+            literal += literal_length;
+            if (offset >= 16) [[likely]] {
+                copy16(op, op - offset);
+                if (match_length > 16)
+                    wild_copy(op + 16, op + 16 - offset, match_length - 16);
+            } else {
+                wild_copy_short_offset(op, static_cast<usize>(offset), match_length);
+            }
+            op += match_length;
+        } else {
+            // Near the end of the output or of the literals: exact copies.
+            copy_bytes(op, literal, literal_length);
+            op += literal_length;
+            literal += literal_length;
             copy_overlapping_match(op, static_cast<usize>(offset), match_length);
-        op += match_length;
+            op += match_length;
+        }
     }
     if (!reader.is_exhausted())
-        return m_error.fail(EBADMSG, "zstd: sequence bitstream has ", reader.bits_remaining(), " bits left over");
+        return Error::with_message(EBADMSG, "zstd: sequence bitstream has bits left over");
 
     usize trailing = static_cast<usize>(literal_end - literal);
     if (trailing > static_cast<usize>(out_end - op))
-        return m_error.fail(ENOSPC, "zstd: output buffer of ", output.size(), " bytes is too small");
-    __builtin_memcpy(op, literal, trailing);
+        return m_output->full_error();
+    copy_bytes(op, literal, trailing);
     op += trailing;
 
     out_position = static_cast<usize>(op - out_begin);

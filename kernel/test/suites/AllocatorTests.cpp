@@ -133,7 +133,7 @@ void test_every_order_naturally_aligned(ktest::Test& t)
         KASSERT_TRUE(t, !block.is_error());
         PhysAddr phys = block.value();
         if (!is_aligned(phys, PAGE_SIZE << order))
-            t.fail(__FILE__, __LINE__, "order %u block 0x%llx is not aligned to its size", order, (unsigned long long)phys);
+            t.fail(__FILE__, __LINE__, "order %u block 0x%llx is not aligned to its size", order, phys.ull());
         KEXPECT_EQ(t, kernel_free_pages(), before - (1ull << order));
         mm::free_pages(phys, order);
         KEXPECT_EQ(t, kernel_free_pages(), before);
@@ -171,7 +171,7 @@ void test_blocks_are_usable_memory(ktest::Test& t)
         bool ok = fill_and_verify(mm::phys_to_virt(block.value()), PAGE_SIZE << order, 0x5A5A0000ull + order);
         mm::free_pages(block.value(), order);
         if (!ok)
-            t.fail(__FILE__, __LINE__, "order %u block at 0x%llx did not hold its pattern", order, (unsigned long long)block.value());
+            t.fail(__FILE__, __LINE__, "order %u block at 0x%llx did not hold its pattern", order, block.value().ull());
     }
 }
 
@@ -193,7 +193,7 @@ void test_allocations_never_overlap(ktest::Test& t)
         // Tag each block's first word, then check no other block's tag landed on it.
         *(volatile u64*)mm::phys_to_virt(g_blocks[i]) = i;
         for (usize j = i + 1; j < held; ++j) {
-            if (ranges_overlap(g_blocks[i], PAGE_SIZE << g_orders[i], g_blocks[j], PAGE_SIZE << g_orders[j]))
+            if (ranges_overlap(g_blocks[i].value(), PAGE_SIZE << g_orders[i], g_blocks[j].value(), PAGE_SIZE << g_orders[j]))
                 t.fail(__FILE__, __LINE__, "blocks %zu and %zu overlap", i, j);
         }
     }
@@ -268,11 +268,11 @@ void test_kernel_image_frames_reserved(ktest::Test& t)
             continue;
         }
         if (!frame->has(PageFrame::Reserved) || frame->has(PageFrame::Free) || frame->has(PageFrame::Allocated))
-            t.fail(__FILE__, __LINE__, "kernel image page 0x%llx has flags 0x%x", (unsigned long long)page, (unsigned)frame->flags);
+            t.fail(__FILE__, __LINE__, "kernel image page 0x%llx has flags 0x%x", page.ull(), (unsigned)frame->flags);
     }
     if (outside)
         t.log("%llu kernel image pages lie below the frame array (base 0x%llx): frame_for() gives nullptr",
-            (unsigned long long)outside, (unsigned long long)buddy.base());
+            (unsigned long long)outside, buddy.base().ull());
     // The early allocator's region is inside the frame array and must be reserved.
     for (PhysAddr page = layout.bump_start; page < align_up(layout.bump_used_end, PAGE_SIZE); page += PAGE_SIZE) {
         const PageFrame* frame = buddy.frame_for(page);
@@ -281,8 +281,8 @@ void test_kernel_image_frames_reserved(ktest::Test& t)
         KEXPECT_FALSE(t, buddy.is_free(page));
     }
     // Low memory is never handed out.
-    KEXPECT_FALSE(t, buddy.is_free(0));
-    KEXPECT_FALSE(t, buddy.is_free(0x9F000));
+    KEXPECT_FALSE(t, buddy.is_free(PhysAddr(0)));
+    KEXPECT_FALSE(t, buddy.is_free(PhysAddr(0x9F000)));
 }
 
 void test_free_page_frame_is_free(ktest::Test& t)
@@ -318,8 +318,8 @@ void test_frame_for_outside_span_is_null(ktest::Test& t)
     InterruptsOff off;
     auto& buddy = mm::buddy_for_tests();
     KEXPECT_TRUE(t, buddy.frame_for(buddy.limit()) == nullptr);
-    KEXPECT_TRUE(t, buddy.frame_for(~0ull) == nullptr);
-    if (buddy.base() > 0)
+    KEXPECT_TRUE(t, buddy.frame_for(PhysAddr(~0ull)) == nullptr);
+    if (!buddy.base().is_null())
         KEXPECT_TRUE(t, buddy.frame_for(buddy.base() - 1) == nullptr);
     KEXPECT_TRUE(t, buddy.frame_for(buddy.base()) != nullptr);
     KEXPECT_TRUE(t, buddy.frame_for(buddy.limit() - 1) != nullptr);
@@ -620,13 +620,13 @@ void test_private_random_workload_consistent(ktest::Test& t)
     Prng rng(0x5EED);
     for (int step = 0; step < 3000; ++step) {
         usize slot = rng.below(slots);
-        if (held[slot]) {
+        if (!held[slot].is_null()) {
             buddy->free(held[slot], held_order[slot]);
             u64 first = (held[slot] - buddy.base()) / PAGE_SIZE;
             for (u64 i = 0; i < (1ull << held_order[slot]); ++i)
                 owner[first + i] = 0;
             pages_held -= 1ull << held_order[slot];
-            held[slot] = 0;
+            held[slot] = PhysAddr();
         } else {
             unsigned order = (unsigned)rng.below(4);
             auto block = buddy->allocate(order);
@@ -651,7 +651,7 @@ void test_private_random_workload_consistent(ktest::Test& t)
             return;
     }
     for (usize slot = 0; slot < slots; ++slot)
-        if (held[slot])
+        if (!held[slot].is_null())
             buddy->free(held[slot], held_order[slot]);
     KEXPECT_TRUE(t, buddy.is_one_block());
 }
@@ -725,8 +725,8 @@ void test_private_ranges_rounded_and_clipped(ktest::Test& t)
     KEXPECT_EQ(t, fresh.stats().total_pages, 9ull);
     // A range reaching far past both ends is clipped to the span: the rest of the pages, in two
     // calls that merge with what is already there.
-    fresh.add_free_range(0, buddy.page(1));
-    fresh.add_free_range(buddy.page(10), ~0ull - PAGE_SIZE);
+    fresh.add_free_range(PhysAddr(0), buddy.page(1));
+    fresh.add_free_range(buddy.page(10), PhysAddr(~0ull - PAGE_SIZE));
     KEXPECT_EQ(t, fresh.stats().total_pages, PrivateBuddy::PAGES);
     KEXPECT_TRUE(t, buddy.is_one_block());
 }
@@ -1605,11 +1605,11 @@ public:
     }
     ~BumpRange()
     {
-        if (m_start)
+        if (!m_start.is_null())
             mm::free_pages(m_start, ORDER);
     }
     BumpRange(const BumpRange&) = delete;
-    bool ok() const { return m_start != 0; }
+    bool ok() const { return !m_start.is_null(); }
     PhysAddr start() const { return m_start; }
     PhysAddr end() const { return m_start + BYTES; }
 
@@ -1648,7 +1648,7 @@ void test_bump_alignment_honoured(ktest::Test& t)
         KASSERT_TRUE(t, !block.is_error());
         if (!is_aligned(block.value(), align))
             t.fail(__FILE__, __LINE__, "allocate(%llu, %llu) = 0x%llx", (unsigned long long)size, (unsigned long long)align,
-                (unsigned long long)block.value());
+                block.value().ull());
         // The block is the first aligned address at or after the old position.
         KEXPECT_EQ(t, block.value(), align_up(before, align));
         KEXPECT_EQ(t, bump.current(), block.value() + size);
@@ -1727,12 +1727,12 @@ void test_bump_overflow_rejected(ktest::Test& t)
 {
     BUMP_RANGE(t, range, bump);
     KEXPECT_EQ(t, error_of(bump.allocate(~0ull, 1)), (int)ENOMEM);
-    KEXPECT_EQ(t, error_of(bump.allocate(~0ull - range.start(), 1)), (int)ENOMEM);
+    KEXPECT_EQ(t, error_of(bump.allocate(~0ull - range.start().value(), 1)), (int)ENOMEM);
     KEXPECT_EQ(t, error_of(bump.allocate(1, 1ull << 63)), (int)ENOMEM);
     KEXPECT_EQ(t, bump.used(), 0ull);
     // At the top of the address space the alignment arithmetic itself would wrap. The range starts
     // one byte past a page boundary, so a page-aligned page no longer fits below its end.
-    BumpAllocator top(~0ull - 2 * PAGE_SIZE + 2, ~0ull);
+    BumpAllocator top(PhysAddr(~0ull - 2 * PAGE_SIZE + 2), PhysAddr(~0ull));
     KEXPECT_EQ(t, error_of(top.allocate(1, 1ull << 20)), (int)ENOMEM);
     KEXPECT_EQ(t, error_of(top.allocate(PAGE_SIZE, PAGE_SIZE)), (int)ENOMEM);
     auto last = top.allocate(1, 1);
@@ -1779,7 +1779,7 @@ void test_kernel_bump_region_reserved(ktest::Test& t)
     auto& layout = mm::layout();
     KEXPECT_TRUE(t, layout.bump_start < layout.bump_used_end);
     KEXPECT_TRUE(t, layout.bump_used_end <= layout.bump_end);
-    KEXPECT_TRUE(t, layout.bump_end <= mm::EARLY_ALIAS_LIMIT);
+    KEXPECT_TRUE(t, layout.bump_end.value() <= mm::EARLY_ALIAS_LIMIT);
     KEXPECT_TRUE(t, is_aligned(layout.bump_start, PAGE_SIZE));
     InterruptsOff off;
     auto& buddy = mm::buddy_for_tests();

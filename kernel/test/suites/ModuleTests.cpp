@@ -6,7 +6,9 @@
 #include <debug/Symbols.h>
 #include <lib/elf/ElfObject.h>
 #include <lib/elf/ElfTypes.h>
+#include <lib/elf/VersionTable.h>
 #include <lib/text/Format.h>
+#include <log/Log.h>
 #include <mm/Kmalloc.h>
 #include <mm/MemoryManager.h>
 #include <mm/Vmalloc.h>
@@ -57,13 +59,13 @@ bool have_initramfs(ktest::Test& t)
     return false;
 }
 
-// A private, writable copy of hello.ko for corruption.
+// A private, writable copy of a module (hello.ko unless named) for corruption.
 struct ImageCopy {
     u8* bytes { nullptr };
     usize size { 0 };
-    ImageCopy()
+    explicit ImageCopy(const char* path = "lib/modules/hello.ko")
     {
-        auto image = initramfs::root().read_file("lib/modules/hello.ko");
+        auto image = initramfs::root().read_file(path);
         if (image.is_error())
             return;
         auto buffer = try_kmalloc(image.value().size());
@@ -96,6 +98,33 @@ struct ImageCopy {
         auto index = object.value().find_section(name);
         return index.is_error() ? 0 : index.value();
     }
+    // The R_X86_64_64 relocation that fills the pointer at `offset` in section `target`.
+    Elf::Rela* pointer_rela(StringView target, u64 offset)
+    {
+        usize index = section_index(target);
+        if (!index)
+            return nullptr;
+        for (usize i = 0; i < header()->section_header_count; ++i) {
+            auto* s = section(i);
+            if (s->type != 4 /* SHT_RELA */ || s->info != index)
+                continue;
+            auto* relas = (Elf::Rela*)(bytes + s->offset);
+            for (usize n = 0; n < s->size / sizeof(Elf::Rela); ++n)
+                if (relas[n].offset == offset && (u32)relas[n].info == 1 /* R_X86_64_64 */)
+                    return &relas[n];
+        }
+        return nullptr;
+    }
+    // Makes the pointer at `offset` in `target` load as `value`: symbol 0 (value 0) plus an addend.
+    bool set_pointer(StringView target, u64 offset, u64 value)
+    {
+        auto* rela = pointer_rela(target, offset);
+        if (!rela)
+            return false;
+        rela->info = 1; // symbol 0, R_X86_64_64
+        rela->addend = (i64)value;
+        return true;
+    }
     // First relocation of the first SHT_RELA section that targets an allocated section.
     Elf::Rela* first_text_rela()
     {
@@ -107,6 +136,27 @@ struct ImageCopy {
         return nullptr;
     }
 };
+
+// Counts the log records that contain `needle`, through a console that sees the whole ring.
+const char* g_log_needle = nullptr;
+usize g_log_hits = 0;
+void count_needle(const char* text, usize length)
+{
+    usize n = __builtin_strlen(g_log_needle);
+    for (usize i = 0; i + n <= length; ++i) {
+        if (__builtin_memcmp(text + i, g_log_needle, n) == 0) {
+            ++g_log_hits;
+            return;
+        }
+    }
+}
+usize count_in_log(const char* needle)
+{
+    g_log_needle = needle;
+    g_log_hits = 0;
+    klog::replay_ring(count_needle);
+    return g_log_hits;
+}
 
 int load_error(ReadonlyBytes image, StringView params = {})
 {
@@ -218,21 +268,21 @@ void test_section_permissions_w_xor_x(ktest::Test& t)
     KASSERT_TRUE(t, !module_service::load_by_name("hello").is_error());
     auto* module = modules::find("hello");
     auto* e = modules::find_export("hello_add", nullptr);
-    auto text = mm::translate((u64)e->address);
+    auto text = mm::translate(VirtAddr((u64)e->address));
     KASSERT_TRUE(t, !text.is_error());
     KEXPECT_FALSE(t, has_flag(text.value().flags, PageFlags::Writable));
     KEXPECT_FALSE(t, has_flag(text.value().flags, PageFlags::NoExecute));
     // The export record itself lives in rodata: read-only and NX.
-    auto rodata = mm::translate((u64)e);
+    auto rodata = mm::translate(VirtAddr((u64)e));
     KASSERT_TRUE(t, !rodata.is_error());
     KEXPECT_FALSE(t, has_flag(rodata.value().flags, PageFlags::Writable));
     KEXPECT_TRUE(t, has_flag(rodata.value().flags, PageFlags::NoExecute));
     // The last page is data: writable and NX. The page after the module is an unmapped guard.
-    auto data = mm::translate(module->base() + module->size() - PAGE_SIZE);
+    auto data = mm::translate(VirtAddr(module->base() + module->size() - PAGE_SIZE));
     KASSERT_TRUE(t, !data.is_error());
     KEXPECT_TRUE(t, has_flag(data.value().flags, PageFlags::Writable));
     KEXPECT_TRUE(t, has_flag(data.value().flags, PageFlags::NoExecute));
-    KEXPECT_TRUE(t, mm::translate(module->base() + module->size()).is_error());
+    KEXPECT_TRUE(t, mm::translate(VirtAddr(module->base() + module->size())).is_error());
     KEXPECT_TRUE(t, module->base() >= 0xffffffff80000000ull);
     KEXPECT_FALSE(t, ModuleLoader::unload("hello").is_error());
 }
@@ -345,6 +395,196 @@ void test_init_failure_unwinds(ktest::Test& t)
     KEXPECT_EQ(t, load_error(image, "fail_init=1"), (int)EIO);
     KEXPECT_TRUE(t, modules::find("hello") == nullptr);
     KEXPECT_NO_LEAK(t, check);
+}
+
+void test_init_failure_runs_destructors(ktest::Test& t)
+{
+    // hello_user fail_init=1: its constructor ran, then module_init fails. Its destructors (one
+    // registered with atexit(), one plain .fini_array entry) must run before the unwind.
+    if (!have_initramfs(t))
+        return;
+    LeakCheck check;
+    char params[64], atexit_line[64], fini_line[64];
+    u64 tag = klog::now_ns();
+    format(params, sizeof(params), "fail_init=1 tag=%llu", (unsigned long long)tag);
+    format(atexit_line, sizeof(atexit_line), "hello_user: destructor ran tag=%llu", (unsigned long long)tag);
+    format(fini_line, sizeof(fini_line), "hello_user: fini_array ran tag=%llu", (unsigned long long)tag);
+    auto result = module_service::load_by_name("hello_user", StringView(params));
+    if (!result.is_error()) {
+        t.fail(__FILE__, __LINE__, "hello_user fail_init=1 loaded");
+        (void)ModuleLoader::unload("hello_user");
+        (void)ModuleLoader::unload("hello");
+        return;
+    }
+    KEXPECT_EQ(t, result.error().code(), (int)EIO);
+    KEXPECT_TRUE(t, StringView(result.error().message()) == "module_init failed");
+    KEXPECT_EQ(t, count_in_log(atexit_line), (usize)1);
+    KEXPECT_EQ(t, count_in_log(fini_line), (usize)1);
+    KEXPECT_TRUE(t, modules::find("hello_user") == nullptr);
+    auto* hello = modules::find("hello"); // loaded first, from modules.dep
+    KASSERT_TRUE(t, hello != nullptr);
+    KEXPECT_EQ(t, hello->use_count(), 0u);
+    KEXPECT_FALSE(t, ModuleLoader::unload("hello").is_error());
+    KEXPECT_NO_LEAK(t, check);
+}
+
+void test_entry_points_outside_text_refused(ktest::Test& t)
+{
+    // Each table the loader calls through, pointed at what would crash it: a non-canonical
+    // pattern, NULL, a never-mapped page and kernel text (not the module's own).
+    if (!have_initramfs(t))
+        return;
+    static const char* const tables[] = { ".homeos.init", ".homeos.exit", ".init_array", ".fini_array" };
+    const u64 targets[] = { 0x4141414141414141ull, 0, 0xffffc00000000000ull, (u64)&kmalloc };
+    LeakCheck check;
+    for (auto* table : tables) {
+        for (u64 target : targets) {
+            ImageCopy copy;
+            if (!copy.set_pointer(table, 0, target)) {
+                t.fail(__FILE__, __LINE__, "hello.ko has no R_X86_64_64 filling %s", table);
+                continue;
+            }
+            auto result = ModuleLoader::load(copy.view(), {});
+            if (!result.is_error()) {
+                t.fail(__FILE__, __LINE__, "%s entry 0x%llx was accepted", table, (unsigned long long)target);
+                (void)ModuleLoader::unload("hello");
+                continue;
+            }
+            KEXPECT_EQ(t, result.error().code(), (int)ENOEXEC);
+            KEXPECT_TRUE(t, StringView(result.error().message()) == "an entry point is outside the module's text");
+        }
+    }
+    KEXPECT_TRUE(t, modules::find("hello") == nullptr);
+    KEXPECT_NO_LEAK(t, check);
+}
+
+void test_pointers_outside_module_refused(ktest::Test& t)
+{
+    // The loader reads export names and writes parameter values: those pointers must stay in the
+    // module. hello's .homeos.exports entry 0 is {name, address, ...}; .homeos.params entry 0 is
+    // {name, description, type, capacity, value, ...}.
+    if (!have_initramfs(t))
+        return;
+    struct Case {
+        const char* table;
+        u64 offset;
+        const char* reason;
+    };
+    static const Case cases[] = {
+        { ".homeos.exports", 0, "an export points outside the module" },
+        { ".homeos.exports", 8, "an export points outside the module" },
+        { ".homeos.params", 0, "a parameter points outside the module's data" },
+        { ".homeos.params", 24, "a parameter points outside the module's data" },
+        { ".ktest_suites", 0, "a selftest suite points outside the module" },
+    };
+    LeakCheck check;
+    for (auto& c : cases) {
+        ImageCopy copy;
+        if (!copy.set_pointer(c.table, c.offset, (u64)&kmalloc)) {
+            t.fail(__FILE__, __LINE__, "hello.ko has no R_X86_64_64 at %s+%llu", c.table, (unsigned long long)c.offset);
+            continue;
+        }
+        auto result = ModuleLoader::load(copy.view(), {});
+        if (!result.is_error()) {
+            t.fail(__FILE__, __LINE__, "a pointer at %s+%llu into kernel text was accepted", c.table, (unsigned long long)c.offset);
+            (void)ModuleLoader::unload("hello");
+            continue;
+        }
+        KEXPECT_EQ(t, result.error().code(), (int)ENOEXEC);
+        if (StringView(result.error().message()) != c.reason)
+            t.fail(__FILE__, __LINE__, "%s+%llu: reason \"%s\", expected \"%s\"", c.table, (unsigned long long)c.offset,
+                result.error().message(), c.reason);
+    }
+    KEXPECT_NO_LEAK(t, check);
+}
+
+void test_duplicate_export_refused(ktest::Test& t)
+{
+    // A renamed copy of hello exports hello_add too: a later module would bind to either.
+    if (!have_initramfs(t))
+        return;
+    KASSERT_TRUE(t, !module_service::load_by_name("hello").is_error());
+    Module* hello = modules::find("hello");
+    ImageCopy copy;
+    u8* name = copy.find("name=hello");
+    KASSERT_TRUE(t, name != nullptr);
+    name[9] = 'p'; // "hellp"
+    LeakCheck check;
+    auto result = ModuleLoader::load(copy.view(), {});
+    if (!result.is_error()) {
+        // Leave nothing loaded for the cases after this one.
+        t.fail(__FILE__, __LINE__, "the renamed copy loaded beside hello");
+        (void)ModuleLoader::unload("hellp");
+        (void)ModuleLoader::unload("hello");
+        return;
+    }
+    KEXPECT_EQ(t, result.error().code(), (int)ENOEXEC);
+    KEXPECT_TRUE(t, StringView(result.error().message()) == "exports a duplicate symbol");
+    KEXPECT_TRUE(t, modules::find("hellp") == nullptr);
+    // The log names both modules.
+    KEXPECT_TRUE(t, count_in_log("hellp: exports duplicate symbol 'hello_add' (owned by hello)") >= 1);
+    Module* owner = nullptr;
+    KEXPECT_TRUE(t, modules::find_export("hello_add", &owner) != nullptr && owner == hello);
+    KEXPECT_NO_LEAK(t, check);
+    KEXPECT_FALSE(t, ModuleLoader::unload("hello").is_error());
+    // Alone, the renamed copy loads: the refusal was about the duplicate, not the copy.
+    KEXPECT_EQ(t, load_error(copy.view()), 0);
+    KEXPECT_TRUE(t, modules::find("hellp") == nullptr);
+}
+
+void test_inter_module_crc_checked(ktest::Test& t)
+{
+    // hello with every export's CRC changed: hello_user, built against the real declaration,
+    // must be refused, EBADMSG if its __versions records hello_add, ENOPKG if it does not.
+    if (!have_initramfs(t))
+        return;
+    ImageCopy hello;
+    usize index = hello.section_index(".homeos.exports");
+    KASSERT_TRUE(t, index != 0);
+    auto* exports = (homeos_export*)(hello.bytes + hello.section(index)->offset);
+    usize count = hello.section(index)->size / sizeof(homeos_export);
+    KASSERT_TRUE(t, count >= 1);
+    for (usize i = 0; i < count; ++i)
+        exports[i].crc ^= 0x5a5a5a5a;
+    ImageCopy user("lib/modules/hello_user.ko");
+    usize versions_index = user.section_index("__versions");
+    KASSERT_TRUE(t, versions_index != 0);
+    VersionTable versions(ReadonlyBytes(user.bytes + user.section(versions_index)->offset, user.section(versions_index)->size));
+    int expected = versions.find("hello_add").is_error() ? (int)ENOPKG : (int)EBADMSG;
+
+    KASSERT_TRUE(t, !ModuleLoader::load(hello.view(), {}).is_error());
+    LeakCheck check;
+    auto result = ModuleLoader::load(user.view(), {});
+    if (!result.is_error()) {
+        t.fail(__FILE__, __LINE__, "hello_user bound to an export whose CRC differs from its own");
+        (void)ModuleLoader::unload("hello_user");
+        (void)ModuleLoader::unload("hello");
+        return;
+    }
+    KEXPECT_EQ(t, result.error().code(), expected);
+    KEXPECT_TRUE(t, StringView(result.error().message()).starts_with(expected == (int)EBADMSG
+            ? "import disagrees about the version of a module export" : "no CRC for a versioned module export"));
+    KEXPECT_EQ(t, modules::find("hello")->use_count(), 0u);
+    KEXPECT_NO_LEAK(t, check);
+    KEXPECT_FALSE(t, ModuleLoader::unload("hello").is_error());
+}
+
+void test_refusal_reasons_belong_to_the_call(ktest::Test& t)
+{
+    // Each Error says why it failed, and a later call's reason is its own.
+    if (!have_initramfs(t))
+        return;
+    auto image = initramfs::root().read_file("lib/modules/hello.ko").value();
+    auto bad_param = ModuleLoader::load(image, "count=500");
+    KASSERT_TRUE(t, bad_param.is_error());
+    KEXPECT_TRUE(t, StringView(bad_param.error().message()) == "outside the parameter's allowed range");
+    auto missing = module_service::load_by_name("no_such_module");
+    KASSERT_TRUE(t, missing.is_error());
+    KEXPECT_EQ(t, missing.error().code(), (int)ENOENT);
+    KEXPECT_TRUE(t, StringView(missing.error().message()) == "not found in /lib/modules");
+    auto not_loaded = ModuleLoader::unload("no_such_module");
+    KASSERT_TRUE(t, not_loaded.is_error());
+    KEXPECT_TRUE(t, StringView(not_loaded.error().message()) == "not loaded");
 }
 
 void test_duplicate_name_refused(ktest::Test& t)
@@ -474,10 +714,10 @@ void test_unresolved_symbol(ktest::Test& t)
     // rename every occurrence so neither the symbol nor its CRC entry matches).
     for (u8* p = copy.find("homeos_monotonic_ns"); p; p = copy.find("homeos_monotonic_ns"))
         p[7] = 'X';
-    KEXPECT_EQ(t, load_error(copy.view()), (int)ENOENT);
-    KEXPECT_TRUE(t, StringView(ModuleLoader::last_error()).starts_with("hello: unresolved symbol 'homeXs_monotonic_ns'")
-        || StringView(ModuleLoader::last_error()).starts_with("hello: unresolved symbol 'homeos_Xonotonic_ns'")
-        || __builtin_strlen(ModuleLoader::last_error()) > 0);
+    auto result = ModuleLoader::load(copy.view(), {});
+    KASSERT_TRUE(t, result.is_error());
+    KEXPECT_EQ(t, result.error().code(), (int)ENOENT);
+    KEXPECT_TRUE(t, StringView(result.error().message()) == "unresolved symbol");
     KEXPECT_NO_LEAK(t, check);
 }
 
@@ -491,8 +731,10 @@ void test_crc_mismatch(ktest::Test& t)
     KASSERT_TRUE(t, index != 0);
     auto* entries = (homeos_version_entry*)(copy.bytes + copy.section(index)->offset);
     entries[0].crc ^= 0x1;
-    KEXPECT_EQ(t, load_error(copy.view()), (int)EBADMSG);
-    KEXPECT_TRUE(t, StringView(ModuleLoader::last_error()).starts_with("hello: symbol '"));
+    auto result = ModuleLoader::load(copy.view(), {});
+    KASSERT_TRUE(t, result.is_error());
+    KEXPECT_EQ(t, result.error().code(), (int)EBADMSG);
+    KEXPECT_TRUE(t, StringView(result.error().message()) == "import disagrees about the version of a kernel symbol");
     KEXPECT_NO_LEAK(t, check);
 }
 
@@ -505,7 +747,34 @@ void test_missing_versions(ktest::Test& t)
     usize index = copy.section_index("__versions");
     KASSERT_TRUE(t, index != 0);
     __builtin_memset(copy.bytes + copy.section(index)->offset, 0, copy.section(index)->size);
-    KEXPECT_EQ(t, load_error(copy.view()), module_errno::ENOPKG);
+    KEXPECT_EQ(t, load_error(copy.view()), ENOPKG);
+    KEXPECT_NO_LEAK(t, check);
+}
+
+void test_missing_modstruct_version_refused(ktest::Test& t)
+{
+    if (!have_initramfs(t))
+        return;
+    ImageCopy copy;
+    LeakCheck check;
+    // Drop only the homeos_module_layout entry (rename it inside __versions): the module would
+    // otherwise load without the check that covers the section structs.
+    usize index = copy.section_index("__versions");
+    KASSERT_TRUE(t, index != 0);
+    auto* entries = (homeos_version_entry*)(copy.bytes + copy.section(index)->offset);
+    usize count = copy.section(index)->size / sizeof(homeos_version_entry);
+    bool renamed = false;
+    for (usize i = 0; i < count; ++i) {
+        if (StringView(entries[i].name) == "homeos_module_layout") {
+            entries[i].name[0] = 'X';
+            renamed = true;
+        }
+    }
+    KASSERT_TRUE(t, renamed);
+    auto result = ModuleLoader::load(copy.view(), {});
+    KASSERT_TRUE(t, result.is_error());
+    KEXPECT_EQ(t, result.error().code(), (int)ENOPKG);
+    KEXPECT_TRUE(t, StringView(result.error().message()) == "no CRC for homeos_module_layout in __versions");
     KEXPECT_NO_LEAK(t, check);
 }
 
@@ -515,10 +784,15 @@ void test_newer_abi_minor_refused(ktest::Test& t)
         return;
     ImageCopy copy;
     LeakCheck check;
-    u8* abi = copy.find("abi=1.0");
+    static_assert(HOMEOS_ABI_MINOR < 9);
+    u8* abi = copy.find("abi=" HOMEOS_ABI_VERSION_STRING);
     KASSERT_TRUE(t, abi != nullptr);
-    abi[6] = '9';
-    KEXPECT_EQ(t, load_error(copy.view()), module_errno::EPROTO);
+    u8* minor = abi + __builtin_strlen("abi=" HOMEOS_STRINGIFY(HOMEOS_ABI_MAJOR) ".");
+    minor[0] = '9';
+    auto result = ModuleLoader::load(copy.view(), {});
+    KASSERT_TRUE(t, result.is_error());
+    KEXPECT_EQ(t, result.error().code(), (int)EPROTO);
+    KEXPECT_TRUE(t, StringView(result.error().message()) == "built for a newer ABI minor version");
     KEXPECT_NO_LEAK(t, check);
 }
 
@@ -528,16 +802,16 @@ void test_abi_major_mismatch_refused(ktest::Test& t)
         return;
     ImageCopy copy;
     LeakCheck check;
-    u8* abi = copy.find("abi=1.0");
+    u8* abi = copy.find("abi=" HOMEOS_ABI_VERSION_STRING);
     KASSERT_TRUE(t, abi != nullptr);
-    abi[4] = '2';
-    KEXPECT_EQ(t, load_error(copy.view()), module_errno::EPROTONOSUPPORT);
+    abi[4] = abi[4] == '9' ? '1' : (u8)(abi[4] + 1); // another major, same length
+    KEXPECT_EQ(t, load_error(copy.view()), (int)EPROTONOSUPPORT);
     KEXPECT_NO_LEAK(t, check);
 }
 
 void test_older_abi_minor_accepted(ktest::Test& t)
 {
-    // A module built for M.n loads on M.k with k >= n: 1.0 on 1.0 is the boundary case.
+    // A module built for M.n loads on M.k with k >= n: M.k on M.k is the boundary case.
     if (!have_initramfs(t))
         return;
     KEXPECT_EQ(t, load_error(initramfs::root().read_file("lib/modules/hello.ko").value()), 0);
@@ -549,9 +823,9 @@ void test_vermagic_mismatch_refused(ktest::Test& t)
         return;
     ImageCopy copy;
     LeakCheck check;
-    u8* magic = copy.find("vermagic=homeos-abi-1 x86_64");
+    u8* magic = copy.find("vermagic=" HOMEOS_VERMAGIC);
     KASSERT_TRUE(t, magic != nullptr);
-    magic[22] = 'X'; // "x86_64" -> "X86_64"
+    magic[__builtin_strlen("vermagic=" HOMEOS_VERMAGIC) - 1] ^= 0x20; // flip the case of its last letter
     KEXPECT_EQ(t, load_error(copy.view()), (int)EKEYREJECTED);
     KEXPECT_NO_LEAK(t, check);
 }
@@ -688,6 +962,12 @@ KTEST_SUITE(modules,
     KTEST_CASE(test_unload_unknown_is_enoent),
     KTEST_CASE(test_parameters_typed_and_validated),
     KTEST_CASE(test_init_failure_unwinds),
+    KTEST_CASE(test_init_failure_runs_destructors),
+    KTEST_CASE(test_entry_points_outside_text_refused),
+    KTEST_CASE(test_pointers_outside_module_refused),
+    KTEST_CASE(test_duplicate_export_refused),
+    KTEST_CASE(test_inter_module_crc_checked),
+    KTEST_CASE(test_refusal_reasons_belong_to_the_call),
     KTEST_CASE(test_duplicate_name_refused),
     KTEST_CASE(test_truncated_elf),
     KTEST_CASE(test_wrong_machine_and_type),
@@ -698,6 +978,7 @@ KTEST_SUITE(modules,
     KTEST_CASE(test_unresolved_symbol),
     KTEST_CASE(test_crc_mismatch),
     KTEST_CASE(test_missing_versions),
+    KTEST_CASE(test_missing_modstruct_version_refused),
     KTEST_CASE(test_newer_abi_minor_refused),
     KTEST_CASE(test_abi_major_mismatch_refused),
     KTEST_CASE(test_older_abi_minor_accepted),

@@ -50,6 +50,42 @@ void test_clock_agrees_with_hpet(ktest::Test& t)
     KEXPECT_TRUE(t, clock_elapsed * 10 <= hpet_elapsed * 11);
 }
 
+// The calibration's claimed error bound holds: over 20 ms, clock and HPET agree within it (plus
+// this measurement's own bracket error). A mis-calibration by more than the bound fails here.
+void test_clock_within_its_error_bound(ktest::Test& t)
+{
+    if (!hpet::is_available()) {
+        t.skip("no HPET");
+        return;
+    }
+    auto sample = [](u64& hpet_ns, u64& clock_ns, u64& half_bracket_ns) {
+        half_bracket_ns = UINT64_MAX;
+        for (int i = 0; i < 32; ++i) {
+            u64 c0 = clock::monotonic_ns();
+            u64 h = hpet::now_ns();
+            u64 c1 = clock::monotonic_ns();
+            if ((c1 - c0) / 2 < half_bracket_ns) {
+                half_bracket_ns = (c1 - c0) / 2;
+                hpet_ns = h;
+                clock_ns = c0 + half_bracket_ns;
+            }
+        }
+    };
+    u64 h0, c0, u0, h1, c1, u1;
+    sample(h0, c0, u0);
+    while (hpet::now_ns() - h0 < 20 * MS)
+        arch::cpu_relax();
+    sample(h1, c1, u1);
+    u64 hpet_elapsed = h1 - h0, clock_elapsed = c1 - c0;
+    u64 difference = clock_elapsed > hpet_elapsed ? clock_elapsed - hpet_elapsed : hpet_elapsed - clock_elapsed;
+    u64 difference_ppm = difference * 1000000 / hpet_elapsed;
+    u64 allowed_ppm = clock::calibration_error_ppm() + (u0 + u1 + 2 * (hpet::period_fs() / 1000000 + 1)) * 1000000 / hpet_elapsed;
+    KEXPECT_TRUE(t, clock::calibration_error_ppm() <= 1000);
+    if (difference_ppm > allowed_ppm)
+        t.log("clock vs hpet: %llu ppm apart, allowed %llu", (unsigned long long)difference_ppm, (unsigned long long)allowed_ppm);
+    KEXPECT_TRUE(t, difference_ppm <= allowed_ppm);
+}
+
 void test_tsc_to_ns_conversion(ktest::Test& t)
 {
     KEXPECT_EQ(t, clock::tsc_to_ns(0), 0ull);
@@ -165,6 +201,62 @@ void test_timers_fire_in_deadline_order(ktest::Test& t)
     KEXPECT_EQ(t, late.order, 2);
 }
 
+// Linux's mod_timer from the handler: a callback re-arms its own timer (a lock rank violation
+// when callbacks ran under the timer lock).
+struct Rearmer {
+    Timer timer;
+    volatile u64 fired { 0 };
+    u64 wanted { 0 };
+    volatile bool cancel_result { false };
+};
+
+void rearm_callback(Timer& timer, void* context)
+{
+    auto* self = (Rearmer*)context;
+    self->fired = self->fired + 1;
+    if (self->fired < self->wanted)
+        timers::add(timer, 1 * MS);
+}
+
+void test_callback_rearms_itself(ktest::Test& t)
+{
+    Rearmer self;
+    self.wanted = 3;
+    self.timer.callback = rearm_callback;
+    self.timer.context = &self;
+    timers::add(self.timer, 1 * MS);
+    bool reached = wait_until(self.fired, 3, 10000 * MS);
+    timers::cancel(self.timer);
+    KASSERT_TRUE(t, reached);
+    timers::sleep_ns(10 * MS);
+    KEXPECT_EQ(t, self.fired, 3ull);
+    KEXPECT_FALSE(t, self.timer.armed);
+}
+
+void cancel_self_callback(Timer& timer, void* context)
+{
+    auto* self = (Rearmer*)context;
+    self->fired = self->fired + 1;
+    // Must not wait for its own running callback.
+    self->cancel_result = timers::cancel(timer);
+}
+
+void test_periodic_callback_cancels_itself(ktest::Test& t)
+{
+    Rearmer self;
+    self.timer.callback = cancel_self_callback;
+    self.timer.context = &self;
+    timers::add(self.timer, 1 * MS, 1 * MS);
+    bool reached = wait_until(self.fired, 1, 10000 * MS);
+    if (!reached)
+        timers::cancel(self.timer);
+    KASSERT_TRUE(t, reached);
+    timers::sleep_ns(10 * MS);
+    KEXPECT_EQ(t, self.fired, 1ull);
+    KEXPECT_TRUE(t, self.cancel_result);
+    KEXPECT_FALSE(t, self.timer.armed);
+}
+
 } // namespace
 
 KTEST_SUITE(timers,
@@ -172,6 +264,7 @@ KTEST_SUITE(timers,
     KTEST_CASE(test_clock_advances),
     KTEST_CASE(test_tsc_frequency_plausible),
     KTEST_CASE(test_clock_agrees_with_hpet),
+    KTEST_CASE(test_clock_within_its_error_bound),
     KTEST_CASE(test_tsc_to_ns_conversion),
     KTEST_CASE(test_lapic_timer_calibrated),
     KTEST_CASE(test_ticks_advance),
@@ -179,4 +272,6 @@ KTEST_SUITE(timers,
     KTEST_CASE(test_periodic_fires_repeatedly),
     KTEST_CASE(test_cancel_stops_periodic),
     KTEST_CASE(test_cancel_before_expiry),
-    KTEST_CASE(test_timers_fire_in_deadline_order));
+    KTEST_CASE(test_timers_fire_in_deadline_order),
+    KTEST_CASE(test_callback_rearms_itself),
+    KTEST_CASE(test_periodic_callback_cancels_itself));

@@ -1,7 +1,8 @@
 /*
  * virtio-rng: entropy from the hypervisor over a legacy (transitional) virtio PCI device.
  *
- * Legacy virtio-pci puts its registers in I/O BAR 0 and takes one page-aligned virtqueue per
+ * Legacy virtio-pci puts its registers in I/O BAR 0 (reached through homeos_pci_io_read/write,
+ * whatever the architecture does for I/O space) and takes one page-aligned virtqueue per
  * queue index: descriptor table, then the available ring, then (on the next page) the used ring.
  * The driver posts a device-writable buffer, notifies, and waits for the used ring to advance.
  * What arrives goes to the kernel's entropy pool.
@@ -35,7 +36,7 @@ struct vring_used_elem {
 
 struct virtio_rng {
     struct homeos_pci_device* pci;
-    uint16_t io;
+    struct homeos_pci_io_region io; /* BAR 0: the legacy virtio registers */
     uint16_t queue_size;
     unsigned order;
     uint8_t* ring_memory;
@@ -52,6 +53,12 @@ MODULE_PARAM_UINT(request_bytes, 1, 4096, "bytes of entropy to fetch at probe");
 
 static struct virtio_rng* the_device;
 static struct homeos_wait_queue wait = HOMEOS_WAIT_QUEUE_INIT;
+
+static uint32_t reg_read(struct virtio_rng* rng, uint32_t offset, unsigned width) { return homeos_pci_io_read(&rng->io, offset, width); }
+static void reg_write(struct virtio_rng* rng, uint32_t offset, unsigned width, uint32_t value)
+{
+    (void)homeos_pci_io_write(&rng->io, offset, width, value);
+}
 
 static size_t align_up(size_t value, size_t alignment) { return (value + alignment - 1) & ~(alignment - 1); }
 
@@ -75,7 +82,7 @@ static long virtio_rng_read(struct virtio_rng* rng, size_t length)
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* descriptor before index, as the device reads them */
     rng->avail[1] = (uint16_t)(index + 1);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    homeos_outw((uint16_t)(rng->io + VIRTIO_PCI_QUEUE_NOTIFY), 0);
+    reg_write(rng, VIRTIO_PCI_QUEUE_NOTIFY, 2, 0);
 
     if (homeos_wait_event_timeout(&wait, used_advanced, rng, VIRTIO_RNG_TIMEOUT_NS) != 0) {
         pr_err("virtio-rng: no answer from the device within 5 s\n");
@@ -85,7 +92,7 @@ static long virtio_rng_read(struct virtio_rng* rng, size_t length)
     const struct vring_used_elem* elements = (const struct vring_used_elem*)(rng->used + 2);
     uint32_t got = elements[rng->last_used % rng->queue_size].len;
     rng->last_used++;
-    (void)homeos_inb((uint16_t)(rng->io + VIRTIO_PCI_ISR)); /* acknowledge */
+    (void)reg_read(rng, VIRTIO_PCI_ISR, 1); /* acknowledge */
     if (got > length)
         got = (uint32_t)length;
     rng->bytes_read += got;
@@ -105,19 +112,24 @@ static int virtio_rng_probe(struct homeos_pci_device* device, const struct homeo
     if (!rng)
         return -12;
     rng->pci = device;
-    rng->io = (uint16_t)device->bars[0].address;
+    int mapped = homeos_pci_io_map(device, 0, &rng->io);
+    if (mapped < 0) {
+        pr_err("virtio-rng: cannot reach BAR 0 (%d)\n", mapped);
+        kfree(rng);
+        return mapped;
+    }
     homeos_pci_enable_device(device);
 
-    homeos_outb((uint16_t)(rng->io + VIRTIO_PCI_STATUS), 0); /* reset */
-    homeos_outb((uint16_t)(rng->io + VIRTIO_PCI_STATUS), STATUS_ACKNOWLEDGE);
-    homeos_outb((uint16_t)(rng->io + VIRTIO_PCI_STATUS), STATUS_ACKNOWLEDGE | STATUS_DRIVER);
-    homeos_outl((uint16_t)(rng->io + VIRTIO_PCI_GUEST_FEATURES), 0); /* no optional features */
+    reg_write(rng, VIRTIO_PCI_STATUS, 1, 0); /* reset */
+    reg_write(rng, VIRTIO_PCI_STATUS, 1, STATUS_ACKNOWLEDGE);
+    reg_write(rng, VIRTIO_PCI_STATUS, 1, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    reg_write(rng, VIRTIO_PCI_GUEST_FEATURES, 4, 0); /* no optional features */
 
-    homeos_outw((uint16_t)(rng->io + VIRTIO_PCI_QUEUE_SEL), 0);
-    rng->queue_size = homeos_inw((uint16_t)(rng->io + VIRTIO_PCI_QUEUE_NUM));
+    reg_write(rng, VIRTIO_PCI_QUEUE_SEL, 2, 0);
+    rng->queue_size = (uint16_t)reg_read(rng, VIRTIO_PCI_QUEUE_NUM, 2);
     if (rng->queue_size == 0 || rng->queue_size > 1024) {
         pr_err("virtio-rng: queue 0 has unusable size %u\n", rng->queue_size);
-        homeos_outb((uint16_t)(rng->io + VIRTIO_PCI_STATUS), STATUS_FAILED);
+        reg_write(rng, VIRTIO_PCI_STATUS, 1, STATUS_FAILED);
         kfree(rng);
         return -19;
     }
@@ -137,8 +149,8 @@ static int virtio_rng_probe(struct homeos_pci_device* device, const struct homeo
     rng->desc = (struct vring_desc*)rng->ring_memory;
     rng->avail = (volatile uint16_t*)(rng->ring_memory + 16u * rng->queue_size);
     rng->used = (volatile uint16_t*)(rng->ring_memory + used_offset);
-    homeos_outl((uint16_t)(rng->io + VIRTIO_PCI_QUEUE_PFN), (uint32_t)(homeos_virt_to_phys(rng->ring_memory) >> 12));
-    homeos_outb((uint16_t)(rng->io + VIRTIO_PCI_STATUS), STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK);
+    reg_write(rng, VIRTIO_PCI_QUEUE_PFN, 4, (uint32_t)(homeos_virt_to_phys(rng->ring_memory) >> 12));
+    reg_write(rng, VIRTIO_PCI_STATUS, 1, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK);
 
     device->driver_data = rng;
     the_device = rng;
@@ -159,8 +171,8 @@ static void virtio_rng_remove(struct homeos_pci_device* device)
     struct virtio_rng* rng = device->driver_data;
     if (!rng)
         return;
-    homeos_outb((uint16_t)(rng->io + VIRTIO_PCI_STATUS), 0); /* reset: the device forgets the queue */
-    homeos_outl((uint16_t)(rng->io + VIRTIO_PCI_QUEUE_PFN), 0);
+    reg_write(rng, VIRTIO_PCI_STATUS, 1, 0); /* reset: the device forgets the queue */
+    reg_write(rng, VIRTIO_PCI_QUEUE_PFN, 4, 0);
     homeos_free_pages(rng->ring_memory, rng->order);
     homeos_free_pages(rng->buffer, 0);
     pr_info("virtio-rng: removed after %u bytes\n", (unsigned)rng->bytes_read);

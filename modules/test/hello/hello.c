@@ -28,8 +28,15 @@ HOMEOS_EXPORT(hello_trap);
 
 static void on_tick(struct homeos_timer* timer, void* context) { ++*(int*)context; }
 
+/* A C constructor: gives hello an .init_array, which the loader must run before module_init.
+ * volatile, or the compiler evaluates the constructor at build time and drops it. */
+static volatile int constructed;
+__attribute__((constructor)) static void hello_construct(void) { constructed = 1; }
+
 static int hello_init(void)
 {
+    if (!constructed)
+        return -22; /* -EINVAL: the loader skipped .init_array */
     if (fail_init)
         return -5; /* -EIO */
     for (int64_t i = 0; i < count; ++i) {

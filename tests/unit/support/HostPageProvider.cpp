@@ -21,6 +21,12 @@
 namespace {
 // Aligning the arena to the largest buddy block lets every order be carved from it.
 constexpr usize arena_align = PAGE_SIZE << BuddyAllocator::MAX_ORDER;
+
+// NOTE: the host has no physical addresses, so the buddy allocator manages the arena's own host
+// addresses as if they were physical, an identity "direct map". These two are the only places
+// that cross between the kinds, as mm::phys_to_virt and mm::virt_to_phys do in the kernel.
+PhysAddr phys_of(const void* pointer) { return PhysAddr(reinterpret_cast<uptr>(pointer)); }
+void* pointer_to(PhysAddr phys) { return reinterpret_cast<void*>(static_cast<uptr>(phys.value())); }
 }
 
 HostPageProvider::HostPageProvider(usize arena_bytes)
@@ -29,7 +35,7 @@ HostPageProvider::HostPageProvider(usize arena_bytes)
     m_arena = static_cast<u8*>(std::aligned_alloc(arena_align, m_arena_bytes));
     VERIFY(m_arena != nullptr);
     m_frames.resize(m_arena_bytes / PAGE_SIZE);
-    auto base = reinterpret_cast<PhysAddr>(m_arena);
+    auto base = phys_of(m_arena);
     m_buddy = std::make_unique<BuddyAllocator>(base, Span<PageFrame>(m_frames.data(), m_frames.size()));
     m_buddy->add_free_range(base, base + m_arena_bytes);
     POISON(m_arena, m_arena_bytes);
@@ -51,28 +57,28 @@ ErrorOr<void*> HostPageProvider::allocate_pages(unsigned order)
     }
     PhysAddr block = TRY(m_buddy->allocate(order));
     m_pages_in_use += 1ull << order;
-    UNPOISON(reinterpret_cast<void*>(block), PAGE_SIZE << order);
-    return reinterpret_cast<void*>(block);
+    UNPOISON(pointer_to(block), PAGE_SIZE << order);
+    return pointer_to(block);
 }
 
 void HostPageProvider::free_pages(void* pages, unsigned order)
 {
     ++m_free_calls;
-    m_buddy->free(reinterpret_cast<PhysAddr>(pages), order);
+    m_buddy->free(phys_of(pages), order);
     m_pages_in_use -= 1ull << order;
     POISON(pages, PAGE_SIZE << order);
 }
 
 void HostPageProvider::set_page_owner(void* page, void* owner)
 {
-    auto* frame = m_buddy->frame_for(reinterpret_cast<PhysAddr>(page));
+    auto* frame = m_buddy->frame_for(phys_of(page));
     VERIFY(frame != nullptr);
     frame->owner = owner;
 }
 
 void* HostPageProvider::page_owner(void* page)
 {
-    auto* frame = m_buddy->frame_for(reinterpret_cast<PhysAddr>(page));
+    auto* frame = m_buddy->frame_for(phys_of(page));
     return frame ? frame->owner : nullptr;
 }
 

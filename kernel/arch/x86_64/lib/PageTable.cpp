@@ -2,8 +2,9 @@
 
 using namespace PageTableEntry;
 
-// NOTE: ErrorOr<PhysAddr> is ErrorOr<u64>, for which a bare `return ENOENT;` would become a
-// value. Errors are therefore spelled Error(...) throughout this file.
+// NOTE: errors are spelled Error(...) throughout this file. That dates from when PhysAddr was a
+// plain u64 and a bare `return ENOENT;` from ErrorOr<PhysAddr> would have become a value; with
+// PhysAddr its own type that can no longer happen, but one spelling reads better than two.
 
 namespace {
 
@@ -12,7 +13,7 @@ constexpr int FirstUpperHalfEntry = EntriesPerTable / 2;
 
 constexpr int level_shift(int level) { return 12 + 9 * (level - 1); }
 constexpr u64 level_bytes(int level) { return 1ull << level_shift(level); }
-constexpr usize index_of(VirtAddr virt, int level) { return (virt >> level_shift(level)) & 511; }
+constexpr usize index_of(VirtAddr virt, int level) { return (virt.value() >> level_shift(level)) & 511; }
 
 constexpr int leaf_level_of(PageSize size)
 {
@@ -26,11 +27,14 @@ constexpr PageSize size_of_level(int level)
 
 constexpr u64 intermediate_entry(PhysAddr table, bool user)
 {
-    return table | Present | Writable | (user ? User : 0);
+    return table.value() | Present | Writable | (user ? User : 0);
 }
 
+// The table an intermediate entry points to.
+constexpr PhysAddr table_of(u64 entry) { return PhysAddr(entry & AddressMask); }
+
 // The frame a leaf maps; a large leaf's low address bits hold PAT and must not leak in.
-constexpr u64 leaf_frame(u64 entry, int level) { return entry & AddressMask & ~(level_bytes(level) - 1); }
+constexpr PhysAddr leaf_frame(u64 entry, int level) { return PhysAddr(entry & AddressMask & ~(level_bytes(level) - 1)); }
 
 // Entries are written with release stores so the compiler cannot reorder filling a new table
 // after the store that makes it reachable; x86 keeps stores in order for the page walker.
@@ -40,7 +44,7 @@ void set_entry(u64& entry, u64 value) { __atomic_store_n(&entry, value, __ATOMIC
 
 bool PageTable::is_canonical(VirtAddr virt)
 {
-    return u64(i64(virt << 16) >> 16) == virt;
+    return u64(i64(virt.value() << 16) >> 16) == virt.value();
 }
 
 ErrorOr<PageTable> PageTable::create(PageTableMemory& memory)
@@ -68,7 +72,7 @@ PageTable::Walk PageTable::walk(VirtAddr virt) const
             result.present = true;
             return result;
         }
-        result.tables[level - 1] = entry & AddressMask;
+        result.tables[level - 1] = table_of(entry);
     }
 }
 
@@ -107,7 +111,7 @@ bool PageTable::make_path_user(VirtAddr virt, int leaf_level)
             set_entry(entry, entry | User);
             changed = true;
         }
-        table = entry & AddressMask;
+        table = table_of(entry);
     }
     return changed;
 }
@@ -117,7 +121,7 @@ ErrorOr<void> PageTable::map(VirtAddr virt, PhysAddr phys, PageFlags flags, Page
     u64 bytes = page_size_bytes(size);
     if (!is_canonical(virt) || (u64(flags) & ~FlagMask) || size > m_largest)
         return Error(EINVAL);
-    if (!is_aligned(virt, bytes) || !is_aligned(phys, bytes) || phys >= MaxPhysicalAddress)
+    if (!is_aligned(virt, bytes) || !is_aligned(phys, bytes) || phys.value() >= MaxPhysicalAddress)
         return Error(EINVAL);
 
     int leaf = leaf_level_of(size);
@@ -132,7 +136,7 @@ ErrorOr<void> PageTable::map(VirtAddr virt, PhysAddr phys, PageFlags flags, Page
             break;
         if (level <= 3 && (entry & HugePage))
             return Error(EEXIST);
-        table = entry & AddressMask;
+        table = table_of(entry);
     }
     if (level == leaf && (entry_at(table, virt, leaf) & Present))
         return Error(EEXIST);
@@ -143,7 +147,7 @@ ErrorOr<void> PageTable::map(VirtAddr virt, PhysAddr phys, PageFlags flags, Page
     TRY(allocate_tables(fresh, missing));
 
     bool path_changed = user && make_path_user(virt, leaf);
-    u64 leaf_entry = phys | u64(flags) | Present | (leaf > 1 ? HugePage : 0);
+    u64 leaf_entry = phys.value() | u64(flags) | Present | (leaf > 1 ? HugePage : 0);
     if (missing == 0) {
         set_entry(entry_at(table, virt, leaf), leaf_entry);
     } else {
@@ -165,13 +169,14 @@ ErrorOr<void> PageTable::map_range(VirtAddr virt, PhysAddr phys, u64 length, Pag
         return {};
     if (!is_aligned(virt, PAGE_SIZE) || !is_aligned(phys, PAGE_SIZE) || !is_aligned(length, PAGE_SIZE))
         return Error(EINVAL);
-    u64 virt_last, phys_last;
+    VirtAddr virt_last;
+    PhysAddr phys_last;
     if (add_overflows(virt, length - 1, &virt_last) || add_overflows(phys, length - 1, &phys_last))
         return Error(EINVAL);
     // Both ends canonical and in the same half, so the range does not cross the hole.
-    if (!is_canonical(virt) || !is_canonical(virt_last) || (virt >> 47) != (virt_last >> 47))
+    if (!is_canonical(virt) || !is_canonical(virt_last) || (virt.value() >> 47) != (virt_last.value() >> 47))
         return Error(EINVAL);
-    if (phys_last >= MaxPhysicalAddress || (u64(flags) & ~FlagMask))
+    if (phys_last.value() >= MaxPhysicalAddress || (u64(flags) & ~FlagMask))
         return Error(EINVAL);
 
     u64 done = 0;
@@ -212,24 +217,24 @@ ErrorOr<void> PageTable::split_to_4k(VirtAddr virt)
     TRY(allocate_tables(fresh, needed));
 
     u64& large = entry_at(path.tables[path.level], virt, path.level);
-    u64 frame = leaf_frame(large, path.level);
+    PhysAddr frame = leaf_frame(large, path.level);
     bool user = large & User;
     // Attributes shared by all the smaller pages: everything but the address and the PAT bit,
     // whose position differs between large and 4 KiB entries.
     u64 attributes = large & ~AddressMask;
     bool pat = large & LargePat;
 
-    auto fill_page_table = [&](PhysAddr table, u64 base) {
+    auto fill_page_table = [&](PhysAddr table, PhysAddr base) {
         u64* entries = m_memory->table(table);
         u64 small = (attributes & ~HugePage) | (pat ? HugePage : 0); // bit 7 is PAT in a PTE
         for (int i = 0; i < EntriesPerTable; ++i)
-            set_entry(entries[i], (base + u64(i) * 4 * KiB) | small);
+            set_entry(entries[i], (base + u64(i) * 4 * KiB).value() | small);
     };
 
     if (path.level == 3) {
         u64* directory = m_memory->table(fresh[0]);
         for (int i = 0; i < EntriesPerTable; ++i)
-            set_entry(directory[i], (frame + u64(i) * 2 * MiB) | attributes | (pat ? LargePat : 0));
+            set_entry(directory[i], (frame + u64(i) * 2 * MiB).value() | attributes | (pat ? LargePat : 0));
         usize index = index_of(virt, 2);
         fill_page_table(fresh[1], frame + index * 2 * MiB);
         set_entry(directory[index], intermediate_entry(fresh[1], user));
@@ -247,7 +252,7 @@ ErrorOr<void> PageTable::split_to_4k(VirtAddr virt)
 bool PageTable::is_pinned(VirtAddr virt, int level) const
 {
     // Bit 63 of a canonical address selects the upper half, PML4 entries 256-511.
-    return m_upper_half_pdpts_pinned && level == 3 && (virt >> 63);
+    return m_upper_half_pdpts_pinned && level == 3 && (virt.value() >> 63);
 }
 
 ErrorOr<void> PageTable::populate_upper_half_pdpts()
@@ -293,8 +298,9 @@ ErrorOr<void> PageTable::unmap_range(VirtAddr virt, u64 length)
         return {};
     if (!is_aligned(virt, PAGE_SIZE) || !is_aligned(length, PAGE_SIZE))
         return Error(EINVAL);
-    u64 last;
-    if (add_overflows(virt, length - 1, &last) || !is_canonical(virt) || !is_canonical(last) || (virt >> 47) != (last >> 47))
+    VirtAddr last;
+    if (add_overflows(virt, length - 1, &last) || !is_canonical(virt) || !is_canonical(last)
+        || (virt.value() >> 47) != (last.value() >> 47))
         return Error(EINVAL);
 
     // 1. The whole range must be mapped; check before changing anything.
@@ -304,7 +310,7 @@ ErrorOr<void> PageTable::unmap_range(VirtAddr virt, u64 length)
         if (!path.present)
             return Error(ENOENT);
         u64 bytes = level_bytes(path.level);
-        done += bytes - (va & (bytes - 1));
+        done += bytes - (va - align_down(va, bytes));
     }
 
     // 2. Split large pages that straddle either end. Splitting preserves the translation, so a
@@ -315,14 +321,14 @@ ErrorOr<void> PageTable::unmap_range(VirtAddr virt, u64 length)
         if (path.level == 1)
             return {};
         u64 bytes = level_bytes(path.level);
-        u64 leaf_first = align_down(va, bytes);
-        u64 leaf_last = leaf_first + (bytes - 1);
+        VirtAddr leaf_first = align_down(va, bytes);
+        VirtAddr leaf_last = leaf_first + (bytes - 1);
         if (leaf_first < virt || leaf_last > last)
             TRY(split_to_4k(va));
         return {};
     };
     TRY(split_if_straddling(virt));
-    TRY(split_if_straddling(last & ~(PAGE_SIZE - 1)));
+    TRY(split_if_straddling(align_down(last, PAGE_SIZE)));
 
     // 3. Every leaf now lies wholly inside the range; clearing needs no allocation.
     for (u64 done = 0; done < length;) {
@@ -385,7 +391,7 @@ ErrorOr<Translation> PageTable::translate(VirtAddr virt) const
         return Error(ENOENT);
     u64 entry = entry_at(path.tables[path.level], virt, path.level);
     Translation translation;
-    translation.phys = leaf_frame(entry, path.level) + (virt & (level_bytes(path.level) - 1));
+    translation.phys = leaf_frame(entry, path.level) + (virt - align_down(virt, level_bytes(path.level)));
     translation.flags = PageFlags(entry & FlagMask);
     translation.size = size_of_level(path.level);
     return translation;
@@ -398,7 +404,7 @@ void PageTable::free_subtree(PhysAddr table, int level)
         for (int i = 0; i < EntriesPerTable; ++i) {
             u64 entry = entries[i];
             if ((entry & Present) && !(entry & HugePage))
-                free_subtree(entry & AddressMask, level - 1);
+                free_subtree(table_of(entry), level - 1);
         }
     }
     m_memory->free_table(table);
@@ -407,14 +413,14 @@ void PageTable::free_subtree(PhysAddr table, int level)
 void PageTable::destroy(DestroyScope scope)
 {
     // NOTE: no invalidation: an address space being destroyed must no longer be loaded anywhere.
-    VERIFY(m_root != 0);
+    VERIFY(!m_root.is_null());
     u64* root = m_memory->table(m_root);
     // Pinned PDPTs are freed too under Everything: pinning only guards against unmapping.
     int limit = scope == DestroyScope::UserHalf ? FirstUpperHalfEntry : EntriesPerTable;
     for (int i = 0; i < limit; ++i) {
         if (root[i] & Present)
-            free_subtree(root[i] & AddressMask, 3);
+            free_subtree(table_of(root[i]), 3);
     }
     m_memory->free_table(m_root);
-    m_root = 0;
+    m_root = PhysAddr();
 }

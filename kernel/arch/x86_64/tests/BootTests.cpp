@@ -73,8 +73,8 @@ void test_every_stack_has_unmapped_guard(ktest::Test& t)
 {
     for (usize i = 0; i < kernel_stacks::count(); ++i) {
         auto& stack = kernel_stacks::at(i);
-        KEXPECT_TRUE(t, mm::translate(stack.guard).is_error());
-        KEXPECT_FALSE(t, mm::translate(stack.bottom).is_error());
+        KEXPECT_TRUE(t, mm::translate(VirtAddr(stack.guard)).is_error());
+        KEXPECT_FALSE(t, mm::translate(VirtAddr(stack.bottom)).is_error());
         KEXPECT_EQ(t, stack.bottom, stack.guard + PAGE_SIZE);
     }
 }
@@ -116,7 +116,7 @@ void test_madt_parsed(ktest::Test& t)
     auto& madt = acpi_support::madt();
     KEXPECT_TRUE(t, madt.processor_count >= 1);
     KEXPECT_TRUE(t, madt.io_apic_count >= 1);
-    KEXPECT_EQ(t, madt.lapic_address, 0xFEE00000ull);
+    KEXPECT_EQ(t, madt.lapic_address, PhysAddr(0xFEE00000ull));
 }
 
 void test_acpi_tables_have_valid_checksums(ktest::Test& t)
@@ -186,16 +186,16 @@ void test_format_in_kernel_matches_expectations(ktest::Test& t)
 void test_kernel_image_in_higher_half(ktest::Test& t)
 {
     KEXPECT_TRUE(t, (u64)kernel_main >= mm::KERNEL_VMA);
-    auto translation = mm::translate((u64)kernel_main);
+    auto translation = mm::translate(VirtAddr((u64)kernel_main));
     KASSERT_TRUE(t, !translation.is_error());
-    KEXPECT_EQ(t, translation.value().phys, (u64)kernel_main - mm::KERNEL_VMA);
+    KEXPECT_EQ(t, translation.value().phys, PhysAddr((u64)kernel_main - mm::KERNEL_VMA));
 }
 
 void test_low_identity_map_removed(ktest::Test& t)
 {
     // The boot page tables mapped the first GiB at 0; the kernel's own tables do not.
-    KEXPECT_TRUE(t, mm::translate(0x100000).is_error());
-    KEXPECT_TRUE(t, mm::translate(0).is_error());
+    KEXPECT_TRUE(t, mm::translate(VirtAddr(0x100000)).is_error());
+    KEXPECT_TRUE(t, mm::translate(VirtAddr(0)).is_error());
 }
 
 } // namespace

@@ -239,10 +239,10 @@ void test_page_fault_protection(ktest::Test& t)
 {
     // Make one .bss page read-only (WP is on, so the kernel is held to it), then write to it.
     u64 page = (u64)g_readonly_page;
-    KASSERT_TRUE(t, !mm::protect(page, PageFlags::NoExecute).is_error());
+    KASSERT_TRUE(t, !mm::protect(VirtAddr(page), PageFlags::NoExecute).is_error());
     ExceptionCatch c;
     bool caught = provoke(c, VECTOR_PF, trigger_pf_protection);
-    KASSERT_TRUE(t, !mm::protect(page, PageFlags::Writable | PageFlags::NoExecute).is_error());
+    KASSERT_TRUE(t, !mm::protect(VirtAddr(page), PageFlags::Writable | PageFlags::NoExecute).is_error());
     KASSERT_TRUE(t, caught);
     EXPECT_REPORT(t, c, "protection violation (P=1), write (W=1)");
     KEXPECT_EQ(t, c.cr2, page);

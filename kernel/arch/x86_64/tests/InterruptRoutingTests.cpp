@@ -13,6 +13,7 @@ namespace {
 
 volatile u32 g_count = 0;
 void count_interrupt(TrapFrame&, void*) { g_count = g_count + 1; }
+void count_msi(void*) { g_count = g_count + 1; }
 
 bool wait_for_count(u32 at_least)
 {
@@ -69,12 +70,9 @@ void test_msi_delivery_from_e1000e(ktest::Test& t)
     }
     auto* regs = (volatile u32*)homeos_pci_map_bar(device, 0);
     KASSERT_TRUE(t, regs != nullptr);
-    auto vector = interrupts::allocate_vector();
-    KASSERT_TRUE(t, !vector.is_error());
-    KASSERT_TRUE(t, !interrupts::register_handler(vector.value(), count_interrupt, nullptr).is_error());
     g_count = 0;
     homeos_pci_enable_device(device);
-    KASSERT_EQ(t, homeos_pci_enable_msi(device, vector.value()), 0);
+    KASSERT_EQ(t, homeos_pci_enable_msi(device, count_msi, nullptr), 0);
     constexpr u32 ICR = 0xC0 / 4, ICS = 0xC8 / 4, IMS = 0xD0 / 4, IMC = 0xD8 / 4;
     constexpr u32 LSC = 1u << 2; // link status change: a cause software may set
     (void)regs[ICR];
@@ -83,17 +81,14 @@ void test_msi_delivery_from_e1000e(ktest::Test& t)
     bool delivered = wait_for_count(1);
     regs[IMC] = 0xFFFFFFFF;
     (void)regs[ICR];
-    // MSI off again, so the device is as we found it.
-    u16 cap = device->msi_capability;
-    pci::write_config(*device, cap + 2, 2, pci::read_config(*device, cap + 2, 2) & ~1u);
-    interrupts::unregister_handler(vector.value());
+    homeos_pci_disable_msi(device); // MSI off again and the vector freed
     KEXPECT_TRUE(t, delivered);
 }
 
 void test_msi_refused_without_capability(ktest::Test& t)
 {
     homeos_pci_device fake {};
-    KEXPECT_EQ(t, homeos_pci_enable_msi(&fake, 0x50), -ENOTSUP);
+    KEXPECT_EQ(t, homeos_pci_enable_msi(&fake, count_msi, nullptr), -ENOTSUP);
 }
 
 } // namespace

@@ -35,8 +35,8 @@ namespace {
 
 using Scope = PageTable::DestroyScope;
 
-constexpr VirtAddr SCRATCH = 0xffffd00000000000ull;
-constexpr usize SCRATCH_PML4_INDEX = (SCRATCH >> 39) & 511;
+constexpr VirtAddr SCRATCH { 0xffffd00000000000ull };
+constexpr usize SCRATCH_PML4_INDEX = (SCRATCH.value() >> 39) & 511;
 constexpr VirtAddr scratch(u64 n) { return SCRATCH + n * PAGE_SIZE; }
 
 constexpr PageFlags RW = PageFlags::Writable | PageFlags::NoExecute;
@@ -90,7 +90,7 @@ u64 pattern(u64 seed, u64 word) { return (seed * 0x9E3779B97F4A7C15ull) ^ (word 
 
 void fill(VirtAddr page, u64 seed)
 {
-    auto* words = (volatile u64*)page;
+    auto* words = page.as_ptr<volatile u64>();
     for (u64 i = 0; i < WORDS_PER_PAGE; ++i)
         words[i] = pattern(seed, i);
 }
@@ -98,7 +98,7 @@ void fill(VirtAddr page, u64 seed)
 // Index of the first word that differs, or -1.
 i64 first_mismatch(VirtAddr page, u64 seed)
 {
-    auto* words = (const volatile u64*)page;
+    auto* words = page.as_ptr<const volatile u64>();
     for (u64 i = 0; i < WORDS_PER_PAGE; ++i)
         if (words[i] != pattern(seed, i))
             return (i64)i;
@@ -110,14 +110,14 @@ i64 first_mismatch(VirtAddr page, u64 seed)
         i64 _km = first_mismatch((page), (seed));                                                   \
         if (_km >= 0)                                                                               \
             (t).fail(__FILE__, __LINE__, "page 0x%llx word %lld: 0x%llx, expected 0x%llx (seed %llu)", \
-                (unsigned long long)(page), (long long)_km,                                         \
-                (unsigned long long)((const volatile u64*)(page))[_km],                              \
+                (page).ull(), (long long)_km,                                                       \
+                (unsigned long long)(page).as_ptr<const volatile u64>()[_km],                       \
                 (unsigned long long)pattern((seed), (u64)_km), (unsigned long long)(seed));         \
     } while (0)
 
-VirtAddr direct(PhysAddr phys) { return (VirtAddr)mm::phys_to_virt(phys); }
-u64 peek(VirtAddr address) { return *(const volatile u64*)address; }
-void poke(VirtAddr address, u64 value) { *(volatile u64*)address = value; }
+VirtAddr direct(PhysAddr phys) { return mm::direct_map(phys); }
+u64 peek(VirtAddr address) { return *address.as_ptr<const volatile u64>(); }
+void poke(VirtAddr address, u64 value) { *address.as_ptr<volatile u64>() = value; }
 
 // ---------------------------------------------------------------------------------------------
 // Faults: one access under an armed ExceptionCatch.
@@ -136,7 +136,7 @@ volatile u64 g_access_value;
 // Performs the access; returns whether it raised #PF (details in g_catch). A write stores `value`.
 [[gnu::noinline]] bool faults(Access access, VirtAddr address, u64 value = 0)
 {
-    g_access_address = address;
+    g_access_address = address.value();
     g_access_value = value;
     void (*run)() = access == Access::Read ? access_read : access == Access::Write ? access_write : access_execute;
     if (ksetjmp(&g_catch.jump) == 0) {
@@ -152,14 +152,14 @@ volatile u64 g_access_value;
     do {                                                                                            \
         VirtAddr _kaddr = (address);                                                                \
         if (!faults((access), _kaddr)) {                                                            \
-            (t).fail(__FILE__, __LINE__, "%s of 0x%llx did not fault", #access, (unsigned long long)_kaddr); \
+            (t).fail(__FILE__, __LINE__, "%s of 0x%llx did not fault", #access, _kaddr.ull());      \
         } else {                                                                                    \
-            if (g_catch.cr2 != _kaddr)                                                              \
+            if (g_catch.cr2 != _kaddr.value())                                                      \
                 (t).fail(__FILE__, __LINE__, "CR2 0x%llx, expected 0x%llx", (unsigned long long)g_catch.cr2, \
-                    (unsigned long long)_kaddr);                                                    \
+                    _kaddr.ull());                                                                  \
             if ((g_catch.frame.error_code & PF_MASK) != (bits))                                     \
                 (t).fail(__FILE__, __LINE__, "%s of 0x%llx: error code 0x%llx, expected 0x%llx", #access, \
-                    (unsigned long long)_kaddr, (unsigned long long)g_catch.frame.error_code,       \
+                    _kaddr.ull(), (unsigned long long)g_catch.frame.error_code,                     \
                     (unsigned long long)(bits));                                                    \
         }                                                                                           \
     } while (0)
@@ -169,7 +169,7 @@ volatile u64 g_access_value;
         VirtAddr _kaddr = (address);                                                                \
         if (faults((access), _kaddr, (value)))                                                      \
             (t).fail(__FILE__, __LINE__, "%s of 0x%llx faulted, error code 0x%llx", #access,         \
-                (unsigned long long)_kaddr, (unsigned long long)g_catch.frame.error_code);          \
+                _kaddr.ull(), (unsigned long long)g_catch.frame.error_code);                        \
     } while (0)
 
 // ---------------------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ volatile u64 g_access_value;
 u64* kernel_pml4() { return (u64*)mm::phys_to_virt(mm::kernel_page_table().root()); }
 
 // The kernel's PDPT for the scratch slot: pinned, so it never moves.
-PhysAddr scratch_pdpt() { return kernel_pml4()[SCRATCH_PML4_INDEX] & PageTableEntry::AddressMask; }
+PhysAddr scratch_pdpt() { return PhysAddr(kernel_pml4()[SCRATCH_PML4_INDEX] & PageTableEntry::AddressMask); }
 
 // Entries in use in the scratch PDPT: each is a PD (or a 1 GiB page) some case left behind.
 u64 scratch_pdpt_entries_in_use()
@@ -229,17 +229,17 @@ public:
             m_test.fail(__FILE__, __LINE__, "the scratch PDPT has %llu entries in use after the case", (unsigned long long)used);
     }
 
-    // A block of 2^order pages, freed when the case ends. 0 (and a failed case) if none is left.
+    // A block of 2^order pages, freed when the case ends. Null (and a failed case) if none is left.
     PhysAddr allocate(unsigned order = 0)
     {
         if (s_block_count == MAX_BLOCKS) {
             m_test.fail(__FILE__, __LINE__, "more than %llu blocks in one case", (unsigned long long)MAX_BLOCKS);
-            return 0;
+            return PhysAddr();
         }
         auto block = mm::allocate_pages(order);
         if (block.is_error()) {
             m_test.fail(__FILE__, __LINE__, "allocate_pages(%u) failed with %s", order, block.error().name());
-            return 0;
+            return PhysAddr();
         }
         s_blocks[s_block_count++] = { block.value(), order };
         return block.value();
@@ -310,7 +310,7 @@ public:
     {
         m_invalidations++;
         m_last_invalidated = address;
-        x86::invlpg(address);
+        x86::invlpg(address.value());
     }
 
     // Allocations left before ENOMEM; -1 for no limit.
@@ -327,7 +327,7 @@ private:
     u64 m_allocated { 0 };
     u64 m_freed { 0 };
     u64 m_invalidations { 0 };
-    VirtAddr m_last_invalidated { 0 };
+    VirtAddr m_last_invalidated;
 };
 
 // A private PageTable, destroyed (every table freed) when the case ends.
@@ -343,12 +343,12 @@ public:
     }
     ~PrivateTable()
     {
-        if (m_table.root())
+        if (!m_table.root().is_null())
             m_table.destroy(Scope::Everything);
         if (m_memory.live() != 0)
             m_test.fail(__FILE__, __LINE__, "%lld page tables still allocated after destroy", (long long)m_memory.live());
     }
-    bool ok() const { return m_table.root() != 0; }
+    bool ok() const { return !m_table.root().is_null(); }
     PageTable* operator->() { return &m_table; }
     PageTable& table() { return m_table; }
     TestTableMemory& memory() { return m_memory; }
@@ -358,7 +358,7 @@ public:
 private:
     ktest::Test& m_test;
     TestTableMemory m_memory;
-    PageTable m_table { m_memory, 0 };
+    PageTable m_table { m_memory, PhysAddr() };
 };
 
 #define KASSERT_PRIVATE(t, table) KASSERT_TRUE(t, (table).ok())
@@ -369,12 +369,12 @@ u64 raw_entry(PrivateTable& table, VirtAddr virt, int level)
 {
     PhysAddr current = table->root();
     for (int l = 4;; --l) {
-        u64 entry = table.entries(current)[(virt >> (12 + 9 * (l - 1))) & 511];
+        u64 entry = table.entries(current)[(virt.value() >> (12 + 9 * (l - 1))) & 511];
         if (l == level)
             return entry;
         if (!(entry & PageTableEntry::Present) || (entry & PageTableEntry::HugePage))
             return 0;
-        current = entry & PageTableEntry::AddressMask;
+        current = PhysAddr(entry & PageTableEntry::AddressMask);
     }
 }
 
@@ -388,7 +388,7 @@ void test_map_translate_unmap_4k(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     auto translation = mm::translate(scratch(0));
     KASSERT_OK(t, translation);
@@ -405,7 +405,7 @@ void test_translate_keeps_page_offset(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     KASSERT_OK(t, scope.map(scratch(3), page, RW));
     for (u64 offset : { 0ull, 1ull, 0x123ull, 0x800ull, 0xfffull }) {
         auto translation = mm::translate(scratch(3) + offset);
@@ -420,7 +420,7 @@ void test_read_through_new_mapping(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     fill(direct(page), 1);
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     KEXPECT_PATTERN(t, scratch(0), 1);
@@ -431,7 +431,7 @@ void test_write_through_new_mapping_shows_in_direct_map(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     fill(direct(page), 1);
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     fill(scratch(0), 2);
@@ -445,7 +445,7 @@ void test_two_aliases_of_one_page(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     KASSERT_OK(t, scope.map(scratch(10), page, RW));
     KASSERT_OK(t, scope.map(scratch(20), page, RW));
     fill(scratch(10), 3);
@@ -464,7 +464,7 @@ void test_neighbouring_pages_are_independent(ktest::Test& t)
     PhysAddr pages[3];
     for (u64 i = 0; i < 3; ++i) {
         pages[i] = scope.allocate();
-        KASSERT_TRUE(t, pages[i]);
+        KASSERT_TRUE(t, !pages[i].is_null());
         fill(direct(pages[i]), 100 + i);
         KASSERT_OK(t, scope.map(scratch(i), pages[i], RW));
     }
@@ -487,7 +487,7 @@ void test_mappings_across_table_boundaries(ktest::Test& t)
     CaseScope scope(t);
     for (usize i = 0; i < count; ++i) {
         PhysAddr page = scope.allocate();
-        KASSERT_TRUE(t, page);
+        KASSERT_TRUE(t, !page.is_null());
         fill(direct(page), 200 + i);
         KASSERT_OK(t, scope.map(addresses[i], page, RW));
     }
@@ -511,7 +511,7 @@ void test_read_after_unmap_faults_not_present(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     (void)peek(scratch(0) + 0x100); // the translation is now in the TLB
     KASSERT_OK(t, mm::unmap(scratch(0)));
@@ -522,7 +522,7 @@ void test_write_after_unmap_faults_with_w(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     fill(direct(page), 7);
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     poke(scratch(0) + 8, pattern(7, 1));
@@ -543,9 +543,9 @@ void test_execute_unmapped_faults_with_i(ktest::Test& t)
 
 void test_null_dereference_faults(ktest::Test& t)
 {
-    KEXPECT_ERRNO(t, mm::translate(0), ENOENT);
-    KEXPECT_FAULT(t, Access::Read, 0, 0);
-    KEXPECT_FAULT(t, Access::Write, 8, PF_W);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(0)), ENOENT);
+    KEXPECT_FAULT(t, Access::Read, VirtAddr(0), 0);
+    KEXPECT_FAULT(t, Access::Write, VirtAddr(8), PF_W);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -556,7 +556,7 @@ void test_remap_to_other_page_is_not_stale(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr a = scope.allocate(), b = scope.allocate();
-    KASSERT_TRUE(t, a && b);
+    KASSERT_TRUE(t, !a.is_null() && !b.is_null());
     fill(direct(a), 11);
     fill(direct(b), 12);
     KASSERT_OK(t, scope.map(scratch(0), a, RW));
@@ -576,11 +576,11 @@ void test_remap_loop_keeps_tables(ktest::Test& t)
     CaseScope scope(t);
     PhysAddr anchor = scope.allocate();
     PhysAddr pages[4];
-    KASSERT_TRUE(t, anchor);
+    KASSERT_TRUE(t, !anchor.is_null());
     KASSERT_OK(t, scope.map(scratch(1), anchor, RW));
     for (u64 i = 0; i < 4; ++i) {
         pages[i] = scope.allocate();
-        KASSERT_TRUE(t, pages[i]);
+        KASSERT_TRUE(t, !pages[i].is_null());
         poke(direct(pages[i]), 0x1000 + i);
     }
     for (u64 round = 0; round < 64; ++round) {
@@ -606,7 +606,7 @@ void test_remap_loop_with_table_pruning(ktest::Test& t)
     PhysAddr pages[2];
     for (u64 i = 0; i < 2; ++i) {
         pages[i] = scope.allocate();
-        KASSERT_TRUE(t, pages[i]);
+        KASSERT_TRUE(t, !pages[i].is_null());
         poke(direct(pages[i]), 0x2000 + i);
     }
     PhysAddr pdpt = scratch_pdpt();
@@ -628,7 +628,7 @@ void test_remap_global_page_is_not_stale(ktest::Test& t)
     // Global entries survive CR3 reloads; only invlpg removes them.
     CaseScope scope(t);
     PhysAddr a = scope.allocate(), b = scope.allocate();
-    KASSERT_TRUE(t, a && b);
+    KASSERT_TRUE(t, !a.is_null() && !b.is_null());
     poke(direct(a), 0xAAAA);
     poke(direct(b), 0xBBBB);
     KASSERT_OK(t, scope.map(scratch(0), a, RW | PageFlags::Global));
@@ -649,7 +649,7 @@ void test_protect_read_only_write_faults(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     fill(direct(page), 21);
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     KEXPECT_NO_FAULT(t, Access::Write, scratch(0) + 16, pattern(21, 2)); // a writable TLB entry now
@@ -663,7 +663,7 @@ void test_protect_read_only_still_readable(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     fill(direct(page), 22);
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     KASSERT_OK(t, mm::protect(scratch(0), RO));
@@ -678,7 +678,7 @@ void test_protect_back_to_writable(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     fill(direct(page), 23);
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     KASSERT_OK(t, mm::protect(scratch(0), RO));
@@ -695,7 +695,7 @@ void test_protect_keeps_physical_address(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     for (PageFlags flags : { RO, RWX, RX, RW | PageFlags::Global, RW }) {
         KASSERT_OK(t, mm::protect(scratch(0), flags));
@@ -712,7 +712,7 @@ void test_map_flags_round_trip(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     const PageFlags cases[] = { RO, RW, RX, RWX, RW | PageFlags::Global, RW | PageFlags::WriteThrough,
         RW | PageFlags::CacheDisable | PageFlags::WriteThrough };
     for (PageFlags flags : cases) {
@@ -731,11 +731,11 @@ void test_nx_page_execute_faults(ktest::Test& t)
     }
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
-    *(volatile u8*)direct(page) = 0xC3; // ret
+    KASSERT_TRUE(t, !page.is_null());
+    *direct(page).as_ptr<volatile u8>() = 0xC3; // ret
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     KEXPECT_FAULT(t, Access::Execute, scratch(0), PF_P | PF_I);
-    KEXPECT_EQ(t, g_catch.frame.rip, scratch(0));
+    KEXPECT_EQ(t, g_catch.frame.rip, scratch(0).value());
     KEXPECT_OK(t, mm::unmap(scratch(0)));
 }
 
@@ -743,8 +743,8 @@ void test_executable_page_runs(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
-    *(volatile u8*)(direct(page) + 0x10) = 0xC3;
+    KASSERT_TRUE(t, !page.is_null());
+    *(direct(page) + 0x10).as_ptr<volatile u8>() = 0xC3;
     KASSERT_OK(t, scope.map(scratch(0), page, RX));
     KEXPECT_NO_FAULT(t, Access::Execute, scratch(0) + 0x10, 0);
     KEXPECT_OK(t, mm::unmap(scratch(0)));
@@ -758,8 +758,8 @@ void test_protect_to_nx_stops_execution(ktest::Test& t)
     }
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
-    *(volatile u8*)direct(page) = 0xC3;
+    KASSERT_TRUE(t, !page.is_null());
+    *direct(page).as_ptr<volatile u8>() = 0xC3;
     KASSERT_OK(t, scope.map(scratch(0), page, RX));
     KEXPECT_NO_FAULT(t, Access::Execute, scratch(0), 0); // an executable TLB entry now
     KASSERT_OK(t, mm::protect(scratch(0), RO));
@@ -777,7 +777,7 @@ void test_double_map_is_eexist(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr a = scope.allocate(), b = scope.allocate();
-    KASSERT_TRUE(t, a && b);
+    KASSERT_TRUE(t, !a.is_null() && !b.is_null());
     fill(direct(a), 31);
     KASSERT_OK(t, scope.map(scratch(0), a, RW));
     KEXPECT_ERRNO(t, mm::map(scratch(0), b, RW), EEXIST);
@@ -796,7 +796,7 @@ void test_unmap_unmapped_is_enoent(ktest::Test& t)
     KEXPECT_ERRNO(t, mm::unmap(scratch(0)), ENOENT);
     // With tables present but the PTE empty, too.
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     KEXPECT_ERRNO(t, mm::unmap(scratch(1)), ENOENT);
     KEXPECT_OK(t, mm::unmap(scratch(0)));
@@ -808,7 +808,7 @@ void test_protect_unmapped_is_enoent(ktest::Test& t)
     CaseScope scope(t);
     KEXPECT_ERRNO(t, mm::protect(scratch(0), RO), ENOENT);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     KEXPECT_ERRNO(t, mm::protect(scratch(1), RO), ENOENT);
     KEXPECT_ERRNO(t, mm::translate(scratch(1)), ENOENT); // protect() did not create it
@@ -820,14 +820,14 @@ void test_translate_unmapped_is_enoent(ktest::Test& t)
     CaseScope scope(t);
     KEXPECT_ERRNO(t, mm::translate(scratch(0)), ENOENT);
     KEXPECT_ERRNO(t, mm::translate(SCRATCH + 100 * GiB), ENOENT);
-    KEXPECT_ERRNO(t, mm::translate(0xffffc00000001000ull), ENOENT);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(0xffffc00000001000)), ENOENT);
 }
 
 void test_map_misaligned_virtual_is_einval(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     for (u64 offset : { 1ull, 8ull, 0x800ull, 0xfffull }) {
         scope.track(scratch(0), 1);
         KEXPECT_ERRNO(t, mm::map(scratch(0) + offset, page, RW), EINVAL);
@@ -839,10 +839,10 @@ void test_map_misaligned_physical_is_einval(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     scope.track(scratch(0), 1);
-    KEXPECT_ERRNO(t, mm::map(scratch(0), page + 1, RW), EINVAL);
-    KEXPECT_ERRNO(t, mm::map(scratch(0), page + 0x800, RW), EINVAL);
+    KEXPECT_ERRNO(t, mm::map(scratch(0), PhysAddr(page + 1), RW), EINVAL);
+    KEXPECT_ERRNO(t, mm::map(scratch(0), PhysAddr(page + 0x800), RW), EINVAL);
     KEXPECT_ERRNO(t, mm::translate(scratch(0)), ENOENT);
 }
 
@@ -850,25 +850,25 @@ void test_map_non_canonical_is_einval(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
-    for (VirtAddr va : { 0x0000800000000000ull, 0x0000fffffffff000ull, 0xffff7ffffffff000ull, 0x8000000000000000ull,
+    KASSERT_TRUE(t, !page.is_null());
+    for (u64 raw : { 0x0000800000000000ull, 0x0000fffffffff000ull, 0xffff7ffffffff000ull, 0x8000000000000000ull,
              0x1234567800000000ull })
-        KEXPECT_ERRNO(t, mm::map(va, page, RW), EINVAL);
-    KEXPECT_FALSE(t, PageTable::is_canonical(0x0000800000000000ull));
-    KEXPECT_TRUE(t, PageTable::is_canonical(0x00007ffffffff000ull));
-    KEXPECT_TRUE(t, PageTable::is_canonical(0xffff800000000000ull));
+        KEXPECT_ERRNO(t, mm::map(VirtAddr(raw), page, RW), EINVAL);
+    KEXPECT_FALSE(t, PageTable::is_canonical(VirtAddr(0x0000800000000000)));
+    KEXPECT_TRUE(t, PageTable::is_canonical(VirtAddr(0x00007ffffffff000)));
+    KEXPECT_TRUE(t, PageTable::is_canonical(VirtAddr(0xffff800000000000)));
 }
 
 void test_unmap_and_protect_reject_bad_addresses(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     KASSERT_OK(t, scope.map(scratch(0), page, RW));
     KEXPECT_ERRNO(t, mm::unmap(scratch(0) + 8), EINVAL);
     KEXPECT_ERRNO(t, mm::protect(scratch(0) + 8, RO), EINVAL);
-    KEXPECT_ERRNO(t, mm::unmap(0x0000800000000000ull), EINVAL);
-    KEXPECT_ERRNO(t, mm::protect(0xffff7ffffffff000ull, RO), EINVAL);
+    KEXPECT_ERRNO(t, mm::unmap(VirtAddr(0x0000800000000000)), EINVAL);
+    KEXPECT_ERRNO(t, mm::protect(VirtAddr(0xffff7ffffffff000), RO), EINVAL);
     // None of the rejected calls touched the mapping.
     auto translation = mm::translate(scratch(0));
     KEXPECT_TRUE(t, !translation.is_error() && translation.value().flags == RW);
@@ -877,16 +877,16 @@ void test_unmap_and_protect_reject_bad_addresses(ktest::Test& t)
 
 void test_translate_non_canonical_is_einval(ktest::Test& t)
 {
-    KEXPECT_ERRNO(t, mm::translate(0x0000800000000000ull), EINVAL);
-    KEXPECT_ERRNO(t, mm::translate(0xffff7fffffffffffull), EINVAL);
-    KEXPECT_ERRNO(t, mm::translate(0x8000000000000000ull), EINVAL);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(0x0000800000000000)), EINVAL);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(0xffff7fffffffffff)), EINVAL);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(0x8000000000000000)), EINVAL);
 }
 
 void test_map_rejects_unknown_flags(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     using namespace PageTableEntry;
     scope.track(scratch(0), 1);
     const u64 bits[] = { Present, Accessed, Dirty, HugePage, u64(1) << 9, u64(1) << 11, u64(1) << 52, u64(1) << 62 };
@@ -902,8 +902,8 @@ void test_map_rejects_physical_beyond_52_bits(ktest::Test& t)
 {
     CaseScope scope(t);
     scope.track(scratch(0), 1);
-    KEXPECT_ERRNO(t, mm::map(scratch(0), PageTableEntry::MaxPhysicalAddress, RW), EINVAL);
-    KEXPECT_ERRNO(t, mm::map(scratch(0), 0xfff0000000000000ull, RW), EINVAL);
+    KEXPECT_ERRNO(t, mm::map(scratch(0), PhysAddr(PageTableEntry::MaxPhysicalAddress), RW), EINVAL);
+    KEXPECT_ERRNO(t, mm::map(scratch(0), PhysAddr(0xfff0000000000000), RW), EINVAL);
     KEXPECT_ERRNO(t, mm::translate(scratch(0)), ENOENT);
 }
 
@@ -913,8 +913,8 @@ void test_failed_map_leaves_nothing_behind(ktest::Test& t)
     CaseScope scope(t);
     u64 free_before = mm::page_stats().free_pages;
     scope.track(scratch(0), 1);
-    KEXPECT_ERRNO(t, mm::map(scratch(0), 0x1001, RW), EINVAL);
-    KEXPECT_ERRNO(t, mm::map(scratch(0) + 4, 0x1000, RW), EINVAL);
+    KEXPECT_ERRNO(t, mm::map(scratch(0), PhysAddr(0x1001), RW), EINVAL);
+    KEXPECT_ERRNO(t, mm::map(scratch(0) + 4, PhysAddr(0x1000), RW), EINVAL);
     KEXPECT_EQ(t, mm::page_stats().free_pages, free_before);
     KEXPECT_EQ(t, scratch_pdpt_entries_in_use(), 0ull);
 }
@@ -931,7 +931,7 @@ void test_map_256_pages_both_ways(ktest::Test& t)
     scope.track(scratch(0), count);
     for (u64 i = 0; i < count; ++i) {
         pages[i] = scope.allocate();
-        KASSERT_TRUE(t, pages[i]);
+        KASSERT_TRUE(t, !pages[i].is_null());
         fill(direct(pages[i]), 1000 + i);
         KASSERT_OK(t, mm::map(scratch(i), pages[i], RW));
     }
@@ -959,7 +959,7 @@ void test_map_range_and_unmap_range_on_kernel_table(ktest::Test& t)
     constexpr u64 order = 6, count = 1 << order;
     CaseScope scope(t);
     PhysAddr block = scope.allocate(order);
-    KASSERT_TRUE(t, block);
+    KASSERT_TRUE(t, !block.is_null());
     for (u64 i = 0; i < count; ++i)
         fill(direct(block + i * PAGE_SIZE), 3000 + i);
     PageTable& kernel = mm::kernel_page_table();
@@ -989,7 +989,7 @@ void test_kernel_table_frees_intermediate_tables(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     KASSERT_TRUE(t, kernel_pml4()[SCRATCH_PML4_INDEX] & PageTableEntry::Present);
     PhysAddr pdpt = scratch_pdpt();
     KASSERT_EQ(t, scratch_pdpt_entries_in_use(), 0ull);
@@ -1027,7 +1027,7 @@ void test_kernel_upper_half_pdpts_all_present(ktest::Test& t)
         for (int j = 256; j < i; ++j)
             duplicates += (pml4[j] & AddressMask) == (entry & AddressMask);
         // Every PDPT is a page the kernel owns, never one the buddy allocator could hand out.
-        const PageFrame* frame = buddy.frame_for(entry & AddressMask);
+        const PageFrame* frame = buddy.frame_for(PhysAddr(entry & AddressMask));
         not_reserved += !frame || !frame->has(PageFrame::Reserved);
     }
     KEXPECT_EQ(t, missing, 0ull);
@@ -1045,7 +1045,7 @@ void test_kernel_pdpt_survives_map_unmap_cycles(ktest::Test& t)
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
     PhysAddr block = scope.allocate(9);
-    KASSERT_TRUE(t, page && block);
+    KASSERT_TRUE(t, !page.is_null() && !block.is_null());
     poke(direct(page), 0x5A5A);
     poke(direct(block + 3 * PAGE_SIZE), 0xB10C);
     u64 upper[256];
@@ -1092,19 +1092,19 @@ void test_kernel_pdpt_survives_map_unmap_cycles(ktest::Test& t)
     KEXPECT_EQ(t, changed, 0ull);
 }
 
-// A 2 MiB page in the scratch region of the live kernel table. 0 if no 2 MiB block is free.
+// A 2 MiB page in the scratch region of the live kernel table. Null if no 2 MiB block is free.
 PhysAddr map_live_2m(ktest::Test& t, CaseScope& scope, VirtAddr virt, u64 seed)
 {
     PhysAddr block = scope.allocate(9);
-    if (!block)
-        return 0;
+    if (block.is_null())
+        return PhysAddr();
     for (u64 i = 0; i < 512; ++i)
         poke(direct(block + i * PAGE_SIZE), pattern(seed, i));
     scope.track(virt, 512);
     auto mapped = mm::kernel_page_table().map(virt, block, RW, PageSize::Size2M);
     if (mapped.is_error()) {
         t.fail(__FILE__, __LINE__, "mapping a 2 MiB page failed with %s", mapped.error().name());
-        return 0;
+        return PhysAddr();
     }
     return block;
 }
@@ -1114,7 +1114,7 @@ void test_live_2m_page_split_by_protect(ktest::Test& t)
     CaseScope scope(t);
     VirtAddr va = SCRATCH + 4 * MiB;
     PhysAddr block = map_live_2m(t, scope, va, 41);
-    KASSERT_TRUE(t, block);
+    KASSERT_TRUE(t, !block.is_null());
     auto large = mm::translate(va + 5 * PAGE_SIZE + 0x18);
     KASSERT_OK(t, large);
     KEXPECT_EQ(t, large.value().size, PageSize::Size2M);
@@ -1143,7 +1143,7 @@ void test_live_2m_page_split_by_unmap(ktest::Test& t)
     CaseScope scope(t);
     VirtAddr va = SCRATCH + 8 * MiB;
     PhysAddr block = map_live_2m(t, scope, va, 42);
-    KASSERT_TRUE(t, block);
+    KASSERT_TRUE(t, !block.is_null());
     KEXPECT_EQ(t, peek(va + 7 * PAGE_SIZE), pattern(42, 7));
     auto phys = mm::unmap(va + 7 * PAGE_SIZE);
     KASSERT_OK(t, phys);
@@ -1180,13 +1180,13 @@ void test_direct_map_uses_large_pages(ktest::Test& t)
     u64 chunks = 0, gib_chunks = 0, in_gib_pages = 0, failures = 0;
     auto report = [&](PhysAddr at, const char* what) {
         if (failures++ < 4)
-            t.fail(__FILE__, __LINE__, "direct map of 0x%llx: %s", (unsigned long long)at, what);
+            t.fail(__FILE__, __LINE__, "direct map of 0x%llx: %s", at.ull(), what);
     };
     for (PhysAddr gib = align_down(buddy.base(), 1 * GiB); gib < buddy.limit(); gib += 1 * GiB) {
         bool whole_gib = gib >= buddy.base() && gib + 1 * GiB <= buddy.limit();
         for (PhysAddr chunk = gib; chunk < gib + 1 * GiB; chunk += 2 * MiB) {
             bool all_ram = chunk >= buddy.base() && chunk + 2 * MiB <= buddy.limit();
-            for (u64 page = chunk; page < chunk + 2 * MiB && all_ram; page += PAGE_SIZE)
+            for (PhysAddr page = chunk; page < chunk + 2 * MiB && all_ram; page += PAGE_SIZE)
                 all_ram = is_ram_page(buddy, page);
             whole_gib &= all_ram;
             if (!all_ram)
@@ -1224,7 +1224,7 @@ void test_direct_map_translates_exactly(ktest::Test& t)
     CaseScope scope(t);
     for (unsigned order : { 0u, 0u, 3u, 9u }) {
         PhysAddr block = scope.allocate(order);
-        KASSERT_TRUE(t, block);
+        KASSERT_TRUE(t, !block.is_null());
         const u64 offsets[] = { 0, 0x8, 0xfff, (PAGE_SIZE << order) - 1 };
         for (u64 offset : offsets) {
             auto translation = mm::translate(direct(block) + offset);
@@ -1238,7 +1238,7 @@ void test_direct_map_is_writable_nx_global_supervisor(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     auto translation = mm::translate(direct(page));
     KASSERT_OK(t, translation);
     PageFlags flags = translation.value().flags;
@@ -1248,7 +1248,7 @@ void test_direct_map_is_writable_nx_global_supervisor(ktest::Test& t)
     KEXPECT_FALSE(t, has_flag(flags, PageFlags::CacheDisable));
     if (nx_supported()) {
         KEXPECT_TRUE(t, has_flag(flags, PageFlags::NoExecute));
-        *(volatile u8*)direct(page) = 0xC3;
+        *direct(page).as_ptr<volatile u8>() = 0xC3;
         KEXPECT_FAULT(t, Access::Execute, direct(page), PF_P | PF_I);
     }
 }
@@ -1269,7 +1269,7 @@ void test_direct_map_covers_all_available_ram(ktest::Test& t)
                 continue;
             auto translation = mm::translate(direct(page));
             if ((translation.is_error() || translation.value().phys != page) && failures++ < 4)
-                t.fail(__FILE__, __LINE__, "RAM page 0x%llx is not in the direct map", (unsigned long long)page);
+                t.fail(__FILE__, __LINE__, "RAM page 0x%llx is not in the direct map", page.ull());
         }
     }
     KEXPECT_EQ(t, failures, 0ull);
@@ -1291,14 +1291,14 @@ void test_direct_map_covers_kernel_and_boot_allocations(ktest::Test& t)
         for (PhysAddr page = align_down(range.start, PAGE_SIZE); page < range.end; page += PAGE_SIZE) {
             auto translation = mm::translate(direct(page));
             if (translation.is_error() || translation.value().phys != page) {
-                t.fail(__FILE__, __LINE__, "0x%llx is not in the direct map", (unsigned long long)page);
+                t.fail(__FILE__, __LINE__, "0x%llx is not in the direct map", page.ull());
                 break;
             }
         }
     }
     // Reading the kernel's text through the direct map shows the same bytes as through the image.
     u64 text = (u64)__text_start;
-    KEXPECT_EQ(t, peek(direct(text - mm::KERNEL_VMA)), peek(text));
+    KEXPECT_EQ(t, peek(direct(PhysAddr(text - mm::KERNEL_VMA))), peek(VirtAddr(text)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1312,7 +1312,7 @@ const u64 k_rodata_words[4] = { 0x11, 0x22, 0x33, 0x44 };
 
 void expect_image_page(ktest::Test& t, const char* what, u64 address, bool writable, bool nx)
 {
-    auto translation = mm::translate(address);
+    auto translation = mm::translate(VirtAddr(address));
     if (translation.is_error()) {
         t.fail(__FILE__, __LINE__, "%s (0x%llx) is not mapped", what, (unsigned long long)address);
         return;
@@ -1322,9 +1322,9 @@ void expect_image_page(ktest::Test& t, const char* what, u64 address, bool writa
         || !has_flag(flags, PageFlags::Global) || has_flag(flags, PageFlags::User))
         t.fail(__FILE__, __LINE__, "%s (0x%llx): flags 0x%llx, expected %s%s, global, supervisor", what,
             (unsigned long long)address, (unsigned long long)flags, writable ? "writable" : "read-only", nx ? ", NX" : ", executable");
-    if (translation.value().phys != address - mm::KERNEL_VMA)
+    if (translation.value().phys != PhysAddr(address - mm::KERNEL_VMA))
         t.fail(__FILE__, __LINE__, "%s (0x%llx) maps 0x%llx, expected 0x%llx", what, (unsigned long long)address,
-            (unsigned long long)translation.value().phys, (unsigned long long)(address - mm::KERNEL_VMA));
+            translation.value().phys.ull(), (unsigned long long)(address - mm::KERNEL_VMA));
 }
 
 void test_text_is_read_execute(ktest::Test& t)
@@ -1353,7 +1353,7 @@ void test_data_and_bss_are_writable_nx(ktest::Test& t)
     expect_image_page(t, "a .bss word", (u64)&g_bss_word, true, true);
     expect_image_page(t, "the boot stack", (u64)boot_stack_bottom, true, true);
     expect_image_page(t, "the last .bss byte", (u64)__kernel_end - 1, true, true);
-    KEXPECT_NO_FAULT(t, Access::Write, (u64)&g_bss_word, 0x77);
+    KEXPECT_NO_FAULT(t, Access::Write, VirtAddr((u64)&g_bss_word), 0x77);
     KEXPECT_EQ(t, g_bss_word, 0x77ull);
 }
 
@@ -1361,7 +1361,7 @@ void test_text_write_faults(ktest::Test& t)
 {
     // The write stores the bytes already there, so a missing protection corrupts nothing.
     u64 target = align_up((u64)&access_read, 8);
-    KEXPECT_TRUE(t, faults(Access::Write, target, peek(target)));
+    KEXPECT_TRUE(t, faults(Access::Write, VirtAddr(target), peek(VirtAddr(target))));
     KEXPECT_EQ(t, g_catch.cr2, target);
     KEXPECT_EQ(t, g_catch.frame.error_code & PF_MASK, PF_P | PF_W);
 }
@@ -1369,7 +1369,7 @@ void test_text_write_faults(ktest::Test& t)
 void test_rodata_write_faults(ktest::Test& t)
 {
     u64 target = (u64)&k_rodata_words[2];
-    KEXPECT_TRUE(t, faults(Access::Write, target, peek(target)));
+    KEXPECT_TRUE(t, faults(Access::Write, VirtAddr(target), peek(VirtAddr(target))));
     KEXPECT_EQ(t, g_catch.cr2, target);
     KEXPECT_EQ(t, g_catch.frame.error_code & PF_MASK, PF_P | PF_W);
     KEXPECT_EQ(t, k_rodata_words[2], 0x33ull);
@@ -1381,7 +1381,7 @@ void test_data_execute_faults(ktest::Test& t)
         t.skip("CPU has no NX");
         return;
     }
-    KEXPECT_FAULT(t, Access::Execute, (u64)g_data_ret, PF_P | PF_I);
+    KEXPECT_FAULT(t, Access::Execute, VirtAddr((u64)g_data_ret), PF_P | PF_I);
     KEXPECT_EQ(t, g_data_word, 0x0123456789abcdefull);
 }
 
@@ -1389,11 +1389,11 @@ void test_boot_stack_guard_unmapped(ktest::Test& t)
 {
     u64 guard = (u64)boot_stack_guard;
     KEXPECT_TRUE(t, is_aligned(guard, PAGE_SIZE));
-    KEXPECT_ERRNO(t, mm::translate(guard), ENOENT);
-    KEXPECT_ERRNO(t, mm::translate(guard + PAGE_SIZE - 1), ENOENT);
-    KEXPECT_FAULT(t, Access::Read, guard + 0x800, 0);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(guard)), ENOENT);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(guard + PAGE_SIZE - 1)), ENOENT);
+    KEXPECT_FAULT(t, Access::Read, VirtAddr(guard + 0x800), 0);
     // The stack right above it is mapped.
-    KEXPECT_OK(t, mm::translate(guard + PAGE_SIZE));
+    KEXPECT_OK(t, mm::translate(VirtAddr(guard + PAGE_SIZE)));
 }
 
 void test_all_stack_guards_unmapped(ktest::Test& t)
@@ -1401,10 +1401,10 @@ void test_all_stack_guards_unmapped(ktest::Test& t)
     KASSERT_TRUE(t, kernel_stacks::count() >= 1);
     for (usize i = 0; i < kernel_stacks::count(); ++i) {
         const auto& stack = kernel_stacks::at(i);
-        if (!mm::translate(stack.guard).is_error())
+        if (!mm::translate(VirtAddr(stack.guard)).is_error())
             t.fail(__FILE__, __LINE__, "the guard page of the %s stack (0x%llx) is mapped", stack.name, (unsigned long long)stack.guard);
         for (u64 page = stack.bottom; page < stack.top; page += PAGE_SIZE) {
-            auto translation = mm::translate(page);
+            auto translation = mm::translate(VirtAddr(page));
             if (translation.is_error() || !has_flag(translation.value().flags, PageFlags::Writable)) {
                 t.fail(__FILE__, __LINE__, "the %s stack page 0x%llx is not writable", stack.name, (unsigned long long)page);
                 break;
@@ -1417,13 +1417,13 @@ void test_boot_mappings_are_gone(ktest::Test& t)
 {
     // The boot tables identity-mapped low memory and aliased the first GiB at KERNEL_VMA; the
     // kernel table keeps only the image itself.
-    KEXPECT_ERRNO(t, mm::translate(0x100000), ENOENT);
-    KEXPECT_ERRNO(t, mm::translate(0x200000), ENOENT);
-    KEXPECT_ERRNO(t, mm::translate(mm::KERNEL_VMA), ENOENT);
-    KEXPECT_ERRNO(t, mm::translate(mm::KERNEL_VMA + 0x100000), ENOENT); // .boot
-    KEXPECT_ERRNO(t, mm::translate(align_up((u64)__kernel_end, PAGE_SIZE)), ENOENT);
-    KEXPECT_ERRNO(t, mm::translate(mm::KERNEL_VMA + 512 * MiB), ENOENT);
-    KEXPECT_FAULT(t, Access::Read, 0x100000, 0);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(0x100000)), ENOENT);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(0x200000)), ENOENT);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(mm::KERNEL_VMA)), ENOENT);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(mm::KERNEL_VMA + 0x100000)), ENOENT); // .boot
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(align_up((u64)__kernel_end, PAGE_SIZE))), ENOENT);
+    KEXPECT_ERRNO(t, mm::translate(VirtAddr(mm::KERNEL_VMA + 512 * MiB)), ENOENT);
+    KEXPECT_FAULT(t, Access::Read, VirtAddr(0x100000), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1435,25 +1435,25 @@ constexpr PageFlags MMIO_FLAGS = PageFlags::Writable | PageFlags::NoExecute | Pa
 // A physical page outside RAM that nothing has mapped: device address space nobody decodes.
 PhysAddr unused_device_page()
 {
-    for (PhysAddr candidate : { 0xe0000000ull, 0xd0000000ull, 0xc8000000ull, 0x3f00000000ull })
-        if (mm::translate(direct(candidate)).is_error() && mm::translate(direct(candidate + PAGE_SIZE)).is_error())
-            return candidate;
-    return 0;
+    for (u64 candidate : { 0xe0000000ull, 0xd0000000ull, 0xc8000000ull, 0x3f00000000ull })
+        if (mm::translate(direct(PhysAddr(candidate))).is_error() && mm::translate(direct(PhysAddr(candidate + PAGE_SIZE))).is_error())
+            return PhysAddr(candidate);
+    return PhysAddr();
 }
 
 void test_map_mmio_is_uncached(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr phys = unused_device_page();
-    if (!phys) {
+    if (phys.is_null()) {
         t.skip("no unused device address");
         return;
     }
     scope.track(direct(phys), 1);
-    auto mapped = mm::map_mmio(phys + 0x20, 0x10);
+    auto mapped = mm::map_mmio(PhysAddr(phys + 0x20), 0x10);
     KASSERT_OK(t, mapped);
-    KEXPECT_EQ(t, (u64)mapped.value(), direct(phys) + 0x20);
-    auto translation = mm::translate((u64)mapped.value());
+    KEXPECT_EQ(t, VirtAddr::from_ptr(mapped.value()), direct(phys) + 0x20);
+    auto translation = mm::translate(VirtAddr::from_ptr(mapped.value()));
     KASSERT_OK(t, translation);
     KEXPECT_EQ(t, translation.value().flags, MMIO_FLAGS);
     KEXPECT_EQ(t, translation.value().phys, phys + 0x20);
@@ -1465,14 +1465,14 @@ void test_map_mmio_local_apic(ktest::Test& t)
 {
     // The local APIC is mapped already (its driver did it); mapping it again gives the same
     // uncached page, and its version register reads through it.
-    PhysAddr base = x86::rdmsr(x86::MSR_APIC_BASE) & 0x000ffffffffff000ull;
+    PhysAddr base(x86::rdmsr(x86::MSR_APIC_BASE) & 0x000ffffffffff000ull);
     auto mapped = mm::map_mmio(base, PAGE_SIZE);
     KASSERT_OK(t, mapped);
-    KEXPECT_EQ(t, (u64)mapped.value(), direct(base));
+    KEXPECT_EQ(t, VirtAddr::from_ptr(mapped.value()), direct(base));
     auto translation = mm::translate(direct(base));
     KASSERT_OK(t, translation);
     KEXPECT_TRUE(t, has_flag(translation.value().flags, PageFlags::CacheDisable));
-    u32 version = *(volatile u32*)(direct(base) + 0x30);
+    u32 version = *(direct(base) + 0x30).as_ptr<volatile u32>();
     KEXPECT_TRUE(t, (version & 0xff) >= 0x10 && (version & 0xff) < 0x20); // an integrated APIC
     KEXPECT_TRUE(t, ((version >> 16) & 0xff) >= 2);                       // max LVT entry
 }
@@ -1481,12 +1481,12 @@ void test_map_mmio_spans_pages(ktest::Test& t)
 {
     CaseScope scope(t);
     PhysAddr phys = unused_device_page();
-    if (!phys) {
+    if (phys.is_null()) {
         t.skip("no unused device address");
         return;
     }
     scope.track(direct(phys), 2);
-    auto mapped = mm::map_mmio(phys + PAGE_SIZE - 8, 16);
+    auto mapped = mm::map_mmio(PhysAddr(phys + PAGE_SIZE - 8), 16);
     KASSERT_OK(t, mapped);
     for (u64 page = 0; page < 2; ++page) {
         auto translation = mm::translate(direct(phys) + page * PAGE_SIZE);
@@ -1502,7 +1502,7 @@ void test_map_mmio_spans_pages(ktest::Test& t)
 void test_map_mmio_zero_size_is_einval(ktest::Test& t)
 {
     CaseScope scope(t);
-    KEXPECT_ERRNO(t, mm::map_mmio(0xe0000000ull, 0), EINVAL);
+    KEXPECT_ERRNO(t, mm::map_mmio(PhysAddr(0xe0000000), 0), EINVAL);
 }
 
 void test_map_mmio_of_ram_returns_direct_map(ktest::Test& t)
@@ -1510,12 +1510,12 @@ void test_map_mmio_of_ram_returns_direct_map(ktest::Test& t)
     // RAM is in the direct map already; map_mmio returns that address and keeps its (cached) type.
     CaseScope scope(t);
     PhysAddr page = scope.allocate();
-    KASSERT_TRUE(t, page);
+    KASSERT_TRUE(t, !page.is_null());
     auto before = mm::translate(direct(page));
     KASSERT_OK(t, before);
     auto mapped = mm::map_mmio(page, PAGE_SIZE);
     KASSERT_OK(t, mapped);
-    KEXPECT_EQ(t, (u64)mapped.value(), direct(page));
+    KEXPECT_EQ(t, VirtAddr::from_ptr(mapped.value()), direct(page));
     auto after = mm::translate(direct(page));
     KASSERT_OK(t, after);
     KEXPECT_EQ(t, after.value().flags, before.value().flags);
@@ -1526,8 +1526,8 @@ void test_map_mmio_of_ram_returns_direct_map(ktest::Test& t)
 // Private page tables.
 // ---------------------------------------------------------------------------------------------
 
-constexpr VirtAddr LOW = 0x0000000040000000ull; // 1 GiB, in the lower half
-constexpr PhysAddr FAKE_PHYS = 0x0000004000000000ull; // never touched: these tables are not loaded
+constexpr VirtAddr LOW { 0x0000000040000000ull }; // 1 GiB, in the lower half
+constexpr PhysAddr FAKE_PHYS { 0x0000004000000000ull }; // never touched: these tables are not loaded
 
 void test_private_create_destroy_frees_root(ktest::Test& t)
 {
@@ -1598,11 +1598,11 @@ void test_private_destroy_everything_frees_all(ktest::Test& t)
         KASSERT_PRIVATE(t, table);
         // Mappings scattered over both halves and every page size, left for destroy() to find.
         for (u64 i = 0; i < 16; ++i)
-            KASSERT_OK(t, table->map(i * 37 * GiB + i * 3 * MiB, FAKE_PHYS, RW));
+            KASSERT_OK(t, table->map(VirtAddr(i * 37 * GiB + i * 3 * MiB), FAKE_PHYS, RW));
         for (u64 i = 0; i < 16; ++i)
             KASSERT_OK(t, table->map(SCRATCH + i * 5 * GiB + i * PAGE_SIZE, FAKE_PHYS, RW));
         KASSERT_OK(t, table->map(LOW + 2 * MiB, FAKE_PHYS, RW, PageSize::Size2M));
-        KASSERT_OK(t, table->map(0x0000700000000000ull, FAKE_PHYS, RW, PageSize::Size1G));
+        KASSERT_OK(t, table->map(VirtAddr(0x0000700000000000), FAKE_PHYS, RW, PageSize::Size1G));
         KASSERT_OK(t, table->map_range(SCRATCH + 300 * GiB, FAKE_PHYS, 6 * MiB, RW, true));
         KEXPECT_TRUE(t, table.memory().live() > 40);
         KEXPECT_EQ(t, (i64)(before - mm::page_stats().free_pages), table.memory().live());
@@ -1811,11 +1811,11 @@ void test_private_1g_pages_cap_and_split(ktest::Test& t)
     KEXPECT_EQ(t, large.value().phys, FAKE_PHYS + 0x12345678);
     // Splitting a 1 GiB page: a PD of 2 MiB pages, and a PT only where the change is.
     VirtAddr target = LOW + 3 * 2 * MiB + 5 * PAGE_SIZE;
-    KASSERT_OK(t, table->protect(target, RO));
+    KASSERT_OK(t, table->protect(VirtAddr(target), RO));
     KEXPECT_EQ(t, table.memory().live(), 4ll);
-    auto changed = table->translate(target);
+    auto changed = table->translate(VirtAddr(target));
     KEXPECT_TRUE(t, !changed.is_error() && changed.value().flags == RO && changed.value().size == PageSize::Size4K);
-    auto neighbour = table->translate(target + PAGE_SIZE);
+    auto neighbour = table->translate(VirtAddr(target + PAGE_SIZE));
     KEXPECT_TRUE(t, !neighbour.is_error() && neighbour.value().flags == RW && neighbour.value().size == PageSize::Size4K
             && neighbour.value().phys == FAKE_PHYS + 3 * 2 * MiB + 6 * PAGE_SIZE);
     auto far = table->translate(LOW + 700 * MiB + 0x10);
@@ -2055,16 +2055,16 @@ void test_private_ranges_reject_bad_arguments(ktest::Test& t)
     CaseScope scope(t);
     PrivateTable table(t);
     KASSERT_PRIVATE(t, table);
-    KEXPECT_ERRNO(t, table->map_range(0x00007ffffffff000ull, 0, 2 * PAGE_SIZE, RW, true), EINVAL); // into the hole
-    KEXPECT_ERRNO(t, table->map_range(0xfffffffffffff000ull, 0, 2 * PAGE_SIZE, RW, true), EINVAL); // wraps
-    KEXPECT_ERRNO(t, table->map_range(LOW, 0, 100, RW, true), EINVAL);
-    KEXPECT_ERRNO(t, table->map_range(LOW + 8, 0, PAGE_SIZE, RW, true), EINVAL);
-    KEXPECT_ERRNO(t, table->map_range(LOW, 8, PAGE_SIZE, RW, true), EINVAL);
-    KEXPECT_ERRNO(t, table->map_range(LOW, PageTableEntry::MaxPhysicalAddress - PAGE_SIZE, 2 * PAGE_SIZE, RW, true), EINVAL);
-    KEXPECT_ERRNO(t, table->map_range(LOW, 0, PAGE_SIZE, PageFlags(PageTableEntry::Dirty), true), EINVAL);
-    KEXPECT_ERRNO(t, table->unmap_range(0x00007ffffffff000ull, 2 * PAGE_SIZE), EINVAL);
+    KEXPECT_ERRNO(t, table->map_range(VirtAddr(0x00007ffffffff000), PhysAddr(0), 2 * PAGE_SIZE, RW, true), EINVAL); // into the hole
+    KEXPECT_ERRNO(t, table->map_range(VirtAddr(0xfffffffffffff000), PhysAddr(0), 2 * PAGE_SIZE, RW, true), EINVAL); // wraps
+    KEXPECT_ERRNO(t, table->map_range(LOW, PhysAddr(0), 100, RW, true), EINVAL);
+    KEXPECT_ERRNO(t, table->map_range(LOW + 8, PhysAddr(0), PAGE_SIZE, RW, true), EINVAL);
+    KEXPECT_ERRNO(t, table->map_range(LOW, PhysAddr(8), PAGE_SIZE, RW, true), EINVAL);
+    KEXPECT_ERRNO(t, table->map_range(LOW, PhysAddr(PageTableEntry::MaxPhysicalAddress - PAGE_SIZE), 2 * PAGE_SIZE, RW, true), EINVAL);
+    KEXPECT_ERRNO(t, table->map_range(LOW, PhysAddr(0), PAGE_SIZE, PageFlags(PageTableEntry::Dirty), true), EINVAL);
+    KEXPECT_ERRNO(t, table->unmap_range(VirtAddr(0x00007ffffffff000), 2 * PAGE_SIZE), EINVAL);
     KEXPECT_ERRNO(t, table->unmap_range(LOW, 100), EINVAL);
-    KEXPECT_OK(t, table->map_range(LOW, 0, 0, RW, true));
+    KEXPECT_OK(t, table->map_range(LOW, PhysAddr(0), 0, RW, true));
     KEXPECT_OK(t, table->unmap_range(LOW, 0));
     KEXPECT_EQ(t, table.memory().live(), 1ll);
 }
@@ -2088,7 +2088,7 @@ public:
         m_rflags = x86::read_rflags();
         x86::cli();
         m_saved_cr3 = x86::read_cr3();
-        x86::write_cr3(table->root());
+        x86::write_cr3(table->root().value());
     }
     ~LoadedTable()
     {
@@ -2119,7 +2119,7 @@ void test_private_table_loaded_in_cr3(ktest::Test& t)
     // through the kernel's PDPTs, shared by copying all 256 upper-half PML4 entries.
     CaseScope scope(t);
     PhysAddr block = scope.allocate(9);
-    KASSERT_TRUE(t, block);
+    KASSERT_TRUE(t, !block.is_null());
     for (u64 i = 0; i < 512; ++i)
         fill(direct(block + i * PAGE_SIZE), 5000 + i);
     PrivateTable table(t);
@@ -2147,8 +2147,8 @@ void test_private_table_loaded_in_cr3(ktest::Test& t)
         fault_cr2 = g_catch.cr2;
         through_private = peek(LOW + 9 * PAGE_SIZE);
         // The builder walks the copied entries into the kernel's own tables, too.
-        auto in_private = table->translate((VirtAddr)&g_catch);
-        auto in_kernel = mm::kernel_page_table().translate((VirtAddr)&g_catch);
+        auto in_private = table->translate(VirtAddr::from_ptr(&g_catch));
+        auto in_kernel = mm::kernel_page_table().translate(VirtAddr::from_ptr(&g_catch));
         kernel_half_translates = !in_private.is_error() && !in_kernel.is_error() && in_private.value().phys == in_kernel.value().phys;
     }
     KEXPECT_EQ(t, borrowed, 256);
@@ -2157,7 +2157,7 @@ void test_private_table_loaded_in_cr3(ktest::Test& t)
     KEXPECT_EQ(t, peek(direct(block + 7 * PAGE_SIZE)), 0x7777ull);
     KEXPECT_TRUE(t, read_only_faulted);
     KEXPECT_EQ(t, fault_code & PF_MASK, PF_P | PF_W);
-    KEXPECT_EQ(t, fault_cr2, LOW + 5 * PAGE_SIZE + 0x40);
+    KEXPECT_EQ(t, fault_cr2, (LOW + 5 * PAGE_SIZE + 0x40).value());
     KEXPECT_PATTERN(t, direct(block + 5 * PAGE_SIZE), 5005);
     KEXPECT_EQ(t, through_private, pattern(5009, 0));
     KEXPECT_TRUE(t, kernel_half_translates);

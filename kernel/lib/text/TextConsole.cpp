@@ -59,10 +59,31 @@ void TextConsole::store_pixel(u8* where, u32 native) const
 
 void TextConsole::fill_pixels(u32 x, u32 y, u32 width, u32 height, u32 native)
 {
+    u8* const pixels = m_framebuffer.pixels;
+    const usize pitch = m_framebuffer.pitch_bytes;
+    const u32 bytes_per_pixel = m_bytes_per_pixel;
+    if (bytes_per_pixel == 4) {
+        // The common case, and the hot one (clear and scroll): whole 32-bit pixels, two per 64-bit
+        // store where the line is aligned. Locals, so the u8 stores cannot force reloads.
+        const u64 pair = (u64)native << 32 | native;
+        for (u32 row = 0; row < height; ++row) {
+            u8* line = pixels + (usize)(y + row) * pitch + (usize)x * 4;
+            u32 column = 0;
+            if (((uptr)line & 7) != 0 && column < width) {
+                __builtin_memcpy(line, &native, 4);
+                ++column;
+            }
+            for (; column + 2 <= width; column += 2)
+                __builtin_memcpy(line + (usize)column * 4, &pair, 8);
+            if (column < width)
+                __builtin_memcpy(line + (usize)column * 4, &native, 4);
+        }
+        return;
+    }
     for (u32 row = 0; row < height; ++row) {
-        u8* line = m_framebuffer.pixels + (usize)(y + row) * m_framebuffer.pitch_bytes + (usize)x * m_bytes_per_pixel;
+        u8* line = pixels + (usize)(y + row) * pitch + (usize)x * bytes_per_pixel;
         for (u32 column = 0; column < width; ++column)
-            store_pixel(line + (usize)column * m_bytes_per_pixel, native);
+            store_pixel(line + (usize)column * bytes_per_pixel, native);
     }
 }
 
@@ -75,6 +96,20 @@ void TextConsole::draw_glyph(u32 column, u32 row, u8 character)
     const u8* glyph = m_font.glyph(index);
     u32 x = column * BitmapFont::glyph_width;
     u32 y = row * BitmapFont::glyph_height;
+    if (m_bytes_per_pixel == 4) {
+        const u32 foreground = m_foreground, background = m_background;
+        u8* const pixels = m_framebuffer.pixels;
+        const usize pitch = m_framebuffer.pitch_bytes;
+        for (u32 glyph_row = 0; glyph_row < BitmapFont::glyph_height; ++glyph_row) {
+            u8 bits = glyph[glyph_row];
+            u8* line = pixels + (usize)(y + glyph_row) * pitch + (usize)x * 4;
+            for (u32 bit = 0; bit < BitmapFont::glyph_width; ++bit) {
+                u32 value = (bits & (0x80 >> bit)) ? foreground : background;
+                __builtin_memcpy(line + (usize)bit * 4, &value, 4);
+            }
+        }
+        return;
+    }
     for (u32 glyph_row = 0; glyph_row < BitmapFont::glyph_height; ++glyph_row) {
         u8 bits = glyph[glyph_row];
         u8* line = m_framebuffer.pixels + (usize)(y + glyph_row) * m_framebuffer.pitch_bytes + (usize)x * m_bytes_per_pixel;

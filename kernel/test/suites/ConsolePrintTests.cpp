@@ -95,25 +95,32 @@ void test_unregistered_console_gets_nothing(ktest::Test& t)
     KEXPECT_EQ(t, g_captured, 0ul);
 }
 
+// The last record in the log ring that starts with `tag`, replayed through the capture console,
+// without its newline; empty when there is none.
+StringView last_replayed_record(StringView tag)
+{
+    start_capture();
+    klog::unregister_console(capture);
+    klog::replay_ring(capture);
+    StringView text = captured();
+    isize at = -1;
+    for (usize i = 0; i + tag.length() <= text.length(); ++i)
+        if (text.substring(i, tag.length()) == tag)
+            at = (isize)i;
+    if (at < 0)
+        return {};
+    StringView line = text.substring((usize)at);
+    isize newline = line.find('\n');
+    return newline > 0 ? line.substring(0, (usize)newline) : StringView();
+}
+
 void test_overlong_log_message_is_marked(ktest::Test& t)
 {
     // Longer than a record: the ring keeps the first 1024 characters, ending in the mark.
     fill_long(LogRing::max_text_length + 200);
     printk(LOG_DEBUG, "overlong-test %s", g_long);
-    start_capture();
-    klog::unregister_console(capture);
-    klog::replay_ring(capture);
-    StringView text = captured();
-    // The last record replayed is ours.
-    isize at = -1;
-    for (usize i = 0; i + 13 <= text.length(); ++i)
-        if (text.substring(i, 13) == StringView("overlong-test"))
-            at = (isize)i;
-    KASSERT_TRUE(t, at >= 0);
-    StringView line = text.substring((usize)at);
-    isize newline = line.find('\n');
-    KASSERT_TRUE(t, newline > 0);
-    line = line.substring(0, (usize)newline);
+    StringView line = last_replayed_record("overlong-test");
+    KASSERT_TRUE(t, !line.is_empty());
     KEXPECT_EQ(t, line.length(), LogRing::max_text_length);
     KEXPECT_TRUE(t, ends_with(line, klog::TRUNCATION_MARK));
 }
@@ -122,19 +129,8 @@ void test_log_message_that_fits_is_not_marked(ktest::Test& t)
 {
     fill_long(LogRing::max_text_length - 13);
     printk(LOG_DEBUG, "fitting-test %s", g_long); // exactly max_text_length characters
-    start_capture();
-    klog::unregister_console(capture);
-    klog::replay_ring(capture);
-    StringView text = captured();
-    isize at = -1;
-    for (usize i = 0; i + 12 <= text.length(); ++i)
-        if (text.substring(i, 12) == StringView("fitting-test"))
-            at = (isize)i;
-    KASSERT_TRUE(t, at >= 0);
-    StringView line = text.substring((usize)at);
-    isize newline = line.find('\n');
-    KASSERT_TRUE(t, newline > 0);
-    line = line.substring(0, (usize)newline);
+    StringView line = last_replayed_record("fitting-test");
+    KASSERT_TRUE(t, !line.is_empty());
     KEXPECT_EQ(t, line.length(), LogRing::max_text_length);
     KEXPECT_FALSE(t, ends_with(line, klog::TRUNCATION_MARK));
     KEXPECT_TRUE(t, ends_with(line, StringView(g_long + LogRing::max_text_length - 13 - 5)));
